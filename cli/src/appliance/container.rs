@@ -1,0 +1,277 @@
+//! The `coolify-cp` container (DESIGN.md decision 4): privileged, host
+//! network, the engine socket and the coolify dirs mounted, restart always,
+//! coold as PID 1. Reused when its coold hash and settings match, replaced
+//! (drained first) when either changed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use coold::podman::raw::{self, ContainerView};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::labels;
+use super::settings::CpSettings;
+use super::ApplianceError;
+use crate::engine::{is_conflict, is_not_found, Engine};
+
+/// Where the engine socket appears inside the appliance.
+const SOCKET_IN_CONTAINER: &str = "/run/podman/podman.sock";
+
+/// What `ensure` did with the container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerAction {
+    Created,
+    /// Existed stopped with the same hash.
+    Started,
+    /// Already running with the same hash.
+    Running,
+    /// Another process created it meanwhile (409); adopted.
+    Adopted,
+    /// Ran another coold or other settings; drained and replaced.
+    Replaced {
+        reason: String,
+    },
+}
+
+/// The environment coold reads (seed 000's COOLD_* table).
+fn env(s: &CpSettings) -> Vec<String> {
+    let cfg = |f: &str| s.config_dir.join(f).display().to_string();
+    vec![
+        format!("COOLD_HOST_MGMT_IP={}", s.mgmt_ip),
+        format!("COOLD_API_BIND={}:{}", s.mgmt_ip, s.api_port),
+        format!("COOLD_API_TOKEN_FILE={}", cfg("api-token")),
+        format!("COOLD_TLS_CERT={}", cfg("server.crt")),
+        format!("COOLD_TLS_KEY={}", cfg("server.key")),
+        format!("COOLD_RULES_PATH={}", cfg("allow.rules")),
+        format!("COOLD_BRIDGE_RULES_PATH={}", cfg("allow.nft")),
+        format!("COOLD_HEALTH_BIND=127.0.0.1:{}", s.health_port),
+        format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
+        format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
+    ]
+}
+
+fn bind(source: &std::path::Path, target: &str) -> Mount {
+    Mount {
+        source: Some(source.display().to_string()),
+        target: Some(target.to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Default::default()
+    }
+}
+
+/// sha256 over everything that shapes the container besides the image.
+pub fn spec_sha256(s: &CpSettings) -> String {
+    let mut h = Sha256::new();
+    for line in env(s) {
+        h.update(line.as_bytes());
+        h.update(b"\n");
+    }
+    for dir in [&s.config_dir, &s.data_dir, &s.run_dir, &s.engine_socket] {
+        h.update(dir.display().to_string().as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+fn create_body(s: &CpSettings, image: &str, coold_sha256: &str) -> ContainerCreateBody {
+    let labels = HashMap::from([
+        (
+            labels::COMPONENT.to_string(),
+            labels::COMPONENT_CP.to_string(),
+        ),
+        (labels::COOLD_SHA256.to_string(), coold_sha256.to_string()),
+        (labels::SPEC_SHA256.to_string(), spec_sha256(s)),
+        (
+            labels::VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (labels::HEALTH_PORT.to_string(), s.health_port.to_string()),
+        (
+            labels::API_ADDR.to_string(),
+            format!("{}:{}", s.mgmt_ip, s.api_port),
+        ),
+    ]);
+    let dir = |p: &std::path::Path| bind(p, &p.display().to_string());
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        env: Some(env(s)),
+        labels: Some(labels),
+        stop_signal: Some("SIGTERM".into()),
+        stop_timeout: Some(s.drain.as_secs() as i64),
+        host_config: Some(HostConfig {
+            privileged: Some(true),
+            network_mode: Some("host".into()),
+            mounts: Some(vec![
+                bind(&s.engine_socket, SOCKET_IN_CONTAINER),
+                dir(&s.config_dir),
+                dir(&s.data_dir),
+                dir(&s.run_dir),
+            ]),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ALWAYS),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Inspects the container by name; `None` when absent.
+pub async fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerView>, ApplianceError> {
+    Ok(raw::inspect_container(&engine.socket, name).await?)
+}
+
+/// Why an existing container cannot be kept, or `None` when it can.
+fn replace_reason(c: &ContainerView, coold_sha256: &str, spec: &str) -> Option<String> {
+    let short = |h: Option<&str>| {
+        h.map(|h| h.chars().take(12).collect::<String>())
+            .unwrap_or_else(|| "none".into())
+    };
+    let have = c.label(labels::COOLD_SHA256);
+    if have != Some(coold_sha256) {
+        return Some(format!(
+            "coold changed ({} → {})",
+            short(have),
+            short(Some(coold_sha256))
+        ));
+    }
+    if c.label(labels::SPEC_SHA256) != Some(spec) {
+        return Some("settings changed (ports, mgmt IP or dirs)".into());
+    }
+    None
+}
+
+/// Ensures the container exists with this coold and these settings and is
+/// started. Returns the container id and what was done.
+pub async fn ensure(
+    engine: &Engine,
+    s: &CpSettings,
+    image: &str,
+    coold_sha256: &str,
+) -> Result<(String, ContainerAction), ApplianceError> {
+    let spec = spec_sha256(s);
+    let mut action = ContainerAction::Created;
+    if let Some(existing) = inspect(engine, &s.name).await? {
+        let id = existing.id.clone();
+        match replace_reason(&existing, coold_sha256, &spec) {
+            None if existing.state.running => return Ok((id, ContainerAction::Running)),
+            None => {
+                start(engine, &id).await?;
+                return Ok((id, ContainerAction::Started));
+            }
+            Some(reason) => {
+                stop_and_remove(engine, &id, s.drain).await?;
+                action = ContainerAction::Replaced { reason };
+            }
+        }
+    }
+    let options = CreateContainerOptionsBuilder::new().name(&s.name).build();
+    match engine
+        .docker
+        .create_container(Some(options), create_body(s, image, coold_sha256))
+        .await
+    {
+        Ok(created) => {
+            start(engine, &created.id).await?;
+            Ok((created.id, action))
+        }
+        Err(e) if is_conflict(&e) || e.to_string().contains("already in use") => {
+            adopt(engine, s, coold_sha256, &spec).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A racing process created the container between our inspect and create:
+/// adopt it when it is ours (same hash and settings).
+async fn adopt(
+    engine: &Engine,
+    s: &CpSettings,
+    coold_sha256: &str,
+    spec: &str,
+) -> Result<(String, ContainerAction), ApplianceError> {
+    let found = inspect(engine, &s.name)
+        .await?
+        .ok_or_else(|| ApplianceError::NameConflict {
+            name: s.name.clone(),
+            reason: "the name was taken and released again while creating".into(),
+        })?;
+    if let Some(reason) = replace_reason(&found, coold_sha256, spec) {
+        return Err(ApplianceError::NameConflict {
+            name: s.name.clone(),
+            reason: format!("another process created it meanwhile, and it differs: {reason}"),
+        });
+    }
+    let id = found.id.clone();
+    if !found.state.running {
+        start(engine, &id).await?;
+    }
+    Ok((id, ContainerAction::Adopted))
+}
+
+async fn start(engine: &Engine, id: &str) -> Result<(), ApplianceError> {
+    match engine.docker.start_container(id, None).await {
+        Ok(()) => Ok(()),
+        // 304: already started by a racing process.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// SIGTERM, then kill after `drain`. Absent or already stopped is fine.
+pub async fn stop(engine: &Engine, id: &str, drain: Duration) -> Result<(), ApplianceError> {
+    let options = StopContainerOptionsBuilder::new()
+        .t(i32::try_from(drain.as_secs()).unwrap_or(i32::MAX))
+        .build();
+    match engine.docker.stop_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stops (coold drains within `drain`), then removes. Absent is fine.
+pub async fn stop_and_remove(
+    engine: &Engine,
+    id: &str,
+    drain: Duration,
+) -> Result<(), ApplianceError> {
+    stop(engine, id, drain).await?;
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    match engine.docker.remove_container(id, Some(remove)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The last `lines` lines of the container's output, for error reports.
+pub async fn last_logs(engine: &Engine, id: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = engine.docker.logs(id, Some(options));
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    out
+}

@@ -1,0 +1,334 @@
+//! `coolify cp up|down|status`: the appliance lifecycle on this host.
+//!
+//! `up` is idempotent and safe to run twice at once (a file lock): PKI →
+//! image → container → health gate, each step reusing what is already right.
+
+mod container;
+mod embedded;
+mod health_gate;
+mod image;
+mod labels;
+mod lock;
+mod probe;
+mod settings;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use container::ContainerAction;
+pub use image::ImageAction;
+pub use settings::{default_mgmt_ip, CpSettings};
+
+use crate::engine::{Engine, EngineError};
+use crate::output::Reporter;
+use crate::pki::{self, PkiError, PkiOutcome, ServerIdentity};
+
+/// Everything that can stop an appliance command, each carrying what the
+/// operator needs to act.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplianceError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("this coolify binary carries no coold (built without the static agent); build it with scripts/build-static")]
+    NoEmbeddedCoold,
+    #[error("building the appliance image failed: {0}")]
+    Build(String),
+    #[error("container name {name:?} is taken: {reason}")]
+    NameConflict { name: String, reason: String },
+    #[error("{name} exited while starting ({}){}; it was stopped to end the restart loop\n--- last log lines ---\n{logs}",
+        match exit_code { Some(c) => format!("exit code {c}"), None => format!("restarted {restarts} time(s)") },
+        error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    ContainerExited {
+        name: String,
+        exit_code: Option<i64>,
+        restarts: i64,
+        error: Option<String>,
+        logs: String,
+    },
+    #[error("{name} disappeared while starting (removed by another process?)")]
+    ContainerVanished { name: String },
+    #[error("{url} was not healthy within {}: last status {}, last body {last_body:?}{}\n--- last log lines ---\n{logs}",
+        humantime::format_duration(*timeout),
+        last_status.map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
+        last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default())]
+    HealthTimeout {
+        url: String,
+        timeout: Duration,
+        last_status: Option<u16>,
+        last_body: String,
+        last_error: Option<String>,
+        logs: String,
+    },
+    #[error("lock {path}: {reason}")]
+    Lock { path: String, reason: String },
+    #[error("engine API: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error(transparent)]
+    RawApi(#[from] coold::podman::raw::RawError),
+}
+
+/// The result of `cp up`, printed by `--output json`.
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub container: String,
+    pub container_id: String,
+    pub container_action: ContainerAction,
+    pub image: String,
+    pub image_id: String,
+    pub image_action: ImageAction,
+    pub pruned_images: Vec<String>,
+    pub pki: PkiOutcome,
+    pub health: serde_json::Value,
+    pub duration_ms: u128,
+}
+
+pub async fn up(
+    s: &CpSettings,
+    engine_spec: &str,
+    out: &Reporter,
+) -> Result<UpReport, ApplianceError> {
+    let started = Instant::now();
+    let coold = embedded::coold().ok_or(ApplianceError::NoEmbeddedCoold)?;
+
+    let step = out.step("connecting to the engine");
+    let engine = Engine::connect(engine_spec)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done(&engine.socket.display().to_string());
+
+    let _lock = lock::acquire(&s.run_dir, &s.name, out).await?;
+
+    let step = out.step("PKI");
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pki = pki::ensure(
+        &s.config_dir,
+        &ServerIdentity::for_host(s.mgmt_ip.into(), &hostname),
+    )
+    .inspect_err(|_| step.fail())?;
+    for dir in [&s.data_dir, &s.run_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| PkiError::Io {
+            path: dir.clone(),
+            reason: format!("cannot create directory: {e}"),
+        })?;
+    }
+    step.done(&describe_pki(&pki));
+
+    let image_ref = s.image();
+    let step = out.step(&format!("image {image_ref}"));
+    let (image_id, image_action) = image::ensure(&engine, &image_ref, &coold)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done(match image_action {
+        ImageAction::Reused => "reused",
+        ImageAction::Built => "built",
+        ImageAction::Rebuilt => "rebuilt (coold changed)",
+    });
+
+    let step = out.step(&format!("container {}", s.name));
+    let (container_id, container_action) = container::ensure(&engine, s, &image_ref, coold.sha256)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done(&match &container_action {
+        ContainerAction::Created => "created and started".to_string(),
+        ContainerAction::Started => "started".into(),
+        ContainerAction::Running => "already running".into(),
+        ContainerAction::Adopted => "adopted (created by a concurrent cp up)".into(),
+        ContainerAction::Replaced { reason } => format!("replaced: {reason}"),
+    });
+
+    let step = out.step(&format!(
+        "health gate http://127.0.0.1:{}/healthz",
+        s.health_port
+    ));
+    let health = health_gate::wait_healthy(&engine, &s.name, s.health_port, s.timeout)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done("healthy");
+
+    let mut pruned_images = Vec::new();
+    if image_action != ImageAction::Reused
+        || matches!(container_action, ContainerAction::Replaced { .. })
+    {
+        let step = out.step("pruning images of older versions");
+        pruned_images = image::prune_stale(&engine, &image_ref, coold.sha256)
+            .await
+            .inspect_err(|_| step.fail())?;
+        step.done(&format!("{} removed", pruned_images.len()));
+    }
+
+    Ok(UpReport {
+        container: s.name.clone(),
+        container_id,
+        container_action,
+        image: image_ref,
+        image_id,
+        image_action,
+        pruned_images,
+        pki,
+        health,
+        duration_ms: started.elapsed().as_millis(),
+    })
+}
+
+fn describe_pki(p: &PkiOutcome) -> String {
+    match (p.created.is_empty(), p.reused.is_empty()) {
+        (false, true) => format!("created {}", p.created.join(", ")),
+        (true, _) => "reused".into(),
+        (false, false) => format!(
+            "created {}; reused {}",
+            p.created.join(", "),
+            p.reused.join(", ")
+        ),
+    }
+}
+
+/// The result of `cp down`.
+#[derive(Debug, Serialize)]
+pub struct DownReport {
+    pub container: String,
+    pub was_present: bool,
+    pub removed_images: Vec<String>,
+}
+
+pub async fn down(
+    name: &str,
+    image_repo: &str,
+    drain: Duration,
+    purge: bool,
+    engine_spec: &str,
+    out: &Reporter,
+) -> Result<DownReport, ApplianceError> {
+    let engine = Engine::connect(engine_spec).await?;
+    let found = container::inspect(&engine, name).await?;
+    let was_present = found.is_some();
+    if let Some(c) = found {
+        let step = out.step(&format!(
+            "stopping {name} (drain up to {}s)",
+            drain.as_secs()
+        ));
+        container::stop_and_remove(&engine, &c.id, drain)
+            .await
+            .inspect_err(|_| step.fail())?;
+        step.done("removed; PKI and data kept");
+    } else {
+        out.note(&format!("{name} is not present; nothing to stop"));
+    }
+    let mut removed_images = Vec::new();
+    if purge {
+        let step = out.step("removing appliance images");
+        removed_images = image::remove_all(
+            &engine,
+            &format!("{image_repo}:{}", env!("CARGO_PKG_VERSION")),
+        )
+        .await
+        .inspect_err(|_| step.fail())?;
+        step.done(&format!("{} removed", removed_images.len()));
+    }
+    Ok(DownReport {
+        container: name.to_string(),
+        was_present,
+        removed_images,
+    })
+}
+
+/// The result of `cp status`.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub container: String,
+    pub present: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coold_sha256: Option<String>,
+    pub healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_error: Option<String>,
+}
+
+/// Observes only: never creates or starts anything.
+pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, ApplianceError> {
+    let engine = Engine::connect(engine_spec).await?;
+    let Some(c) = container::inspect(&engine, name).await? else {
+        return Ok(StatusReport {
+            container: name.to_string(),
+            present: false,
+            id: None,
+            state: None,
+            image: None,
+            started_at: None,
+            uptime_secs: None,
+            coold_sha256: None,
+            healthy: false,
+            health: None,
+            health_error: None,
+        });
+    };
+    let running = c.state.running;
+    let state = Some(c.state.status.clone());
+    let started_at = Some(c.state.started_at.clone()).filter(|s| !s.is_empty());
+    let uptime_secs = if running {
+        started_at
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t.split('.').next().unwrap_or(t)).ok())
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+            .map(|d| d.as_secs())
+    } else {
+        None
+    };
+    let health_port = c
+        .label(labels::HEALTH_PORT)
+        .and_then(|p| p.parse::<u16>().ok());
+    let (health, health_error) = match (running, health_port) {
+        (false, _) => (None, Some("container is not running".to_string())),
+        (true, None) => (
+            None,
+            Some(format!("container has no {} label", labels::HEALTH_PORT)),
+        ),
+        (true, Some(port)) => {
+            match probe::get(
+                health_gate::healthz_addr(port),
+                "/healthz",
+                Duration::from_secs(2),
+            )
+            .await
+            {
+                Ok((code, body)) => {
+                    let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+                    (
+                        Some(v),
+                        (code != 200).then(|| format!("/healthz answered {code}")),
+                    )
+                }
+                Err(e) => (None, Some(format!("/healthz on 127.0.0.1:{port}: {e}"))),
+            }
+        }
+    };
+    Ok(StatusReport {
+        container: name.to_string(),
+        present: true,
+        id: Some(c.id.clone()),
+        state,
+        image: Some(c.config.image.clone()),
+        started_at,
+        uptime_secs,
+        coold_sha256: c.label(labels::COOLD_SHA256).map(str::to_string),
+        healthy: running && health_error.is_none(),
+        health,
+        health_error,
+    })
+}

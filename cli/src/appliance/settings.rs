@@ -1,0 +1,50 @@
+//! Settings of one appliance instance. Every fixed name, port and path has
+//! an override, so tests (and a second instance) never collide with a live
+//! `coolify-cp`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CpSettings {
+    /// Container name.
+    pub name: String,
+    /// Image repository; the tag is the CLI version.
+    pub image_repo: String,
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    /// Host path of the engine socket, mounted into the appliance.
+    pub engine_socket: PathBuf,
+    pub mgmt_ip: Ipv4Addr,
+    pub api_port: u16,
+    pub health_port: u16,
+    /// How long `/healthz` may take to turn green.
+    pub timeout: Duration,
+    /// How long a stop waits for coold to drain before it is killed.
+    pub drain: Duration,
+}
+
+impl CpSettings {
+    /// `localhost/coolify-cp:0.1.0`.
+    pub fn image(&self) -> String {
+        format!("{}:{}", self.image_repo, env!("CARGO_PKG_VERSION"))
+    }
+}
+
+/// The management address when none is given: wg0's IPv4 (the mesh, seed
+/// 000), else loopback so a single host works out of the box.
+pub fn default_mgmt_ip() -> Ipv4Addr {
+    nix::ifaddrs::getifaddrs()
+        .ok()
+        .and_then(|mut addrs| {
+            addrs.find_map(|a| {
+                if a.interface_name != "wg0" {
+                    return None;
+                }
+                a.address?.as_sockaddr_in().map(|s| s.ip())
+            })
+        })
+        .unwrap_or(Ipv4Addr::LOCALHOST)
+}

@@ -1,0 +1,134 @@
+//! Command-line surface of `coolify`. Every default is shown in `--help`,
+//! and every flag that names a fixed thing has an environment override.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coolify",
+    version,
+    about = "Operate coolify hosts: the control-plane appliance and its agent",
+    long_about = "Operate coolify hosts.\n\n`coolify cp up` turns this host into a managed node: it builds the appliance image from the coold binary this CLI carries (no registry), starts the privileged `coolify-cp` container with Podman, and waits until its /healthz is green."
+)]
+pub struct Cli {
+    /// Where PKI and firewall snapshots live (created 0700).
+    #[arg(
+        long,
+        global = true,
+        env = "COOLIFY_CONFIG_DIR",
+        default_value = "/etc/coolify"
+    )]
+    pub config_dir: PathBuf,
+
+    /// Engine API socket (Podman's, or any Docker-compatible one): a path or unix:// URL.
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKER_HOST",
+        default_value = "unix:///run/podman/podman.sock"
+    )]
+    pub engine_socket: String,
+
+    /// `text` for people (progress on stderr), `json` for scripts (one document on stdout).
+    #[arg(long, short = 'o', global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The control-plane appliance on this host.
+    #[command(subcommand)]
+    Cp(CpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CpCommand {
+    /// Create or update the appliance and wait until it is healthy (idempotent).
+    ///
+    /// Steps: PKI under --config-dir (reused when present), the image
+    /// `<image-repo>:<version>` (rebuilt only when the embedded coold changed),
+    /// the container (started, kept, or drained and replaced), then the health
+    /// gate on http://127.0.0.1:<health-port>/healthz. Two runs at once are
+    /// serialised by a lock; both succeed.
+    Up(UpArgs),
+    /// Stop the appliance (SIGTERM, drain, then kill) and remove its container.
+    ///
+    /// PKI, firewall snapshots and data are kept. Succeeds when absent.
+    Down(DownArgs),
+    /// Show the appliance's state and health; creates nothing.
+    ///
+    /// Exit codes: 0 healthy, 1 present but unhealthy, 3 absent.
+    Status(InstanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    /// Container name.
+    #[arg(long, env = "COOLIFY_CP_NAME", default_value = "coolify-cp")]
+    pub name: String,
+
+    /// Image repository; the tag is this CLI's version.
+    #[arg(
+        long,
+        env = "COOLIFY_CP_IMAGE_REPO",
+        default_value = "localhost/coolify-cp"
+    )]
+    pub image_repo: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+
+    /// This host's management IPv4 (the agent API binds it). Default: wg0's address, else 127.0.0.1.
+    #[arg(long, env = "COOLIFY_MGMT_IP")]
+    pub mgmt_ip: Option<Ipv4Addr>,
+
+    /// Agent REST API port on the mgmt IP.
+    #[arg(long, env = "COOLIFY_API_PORT", default_value_t = 8443)]
+    pub api_port: u16,
+
+    /// Loopback port of /healthz and /metrics.
+    #[arg(long, env = "COOLIFY_HEALTH_PORT", default_value_t = 8442)]
+    pub health_port: u16,
+
+    /// Data dir mounted into the appliance.
+    #[arg(long, env = "COOLIFY_DATA_DIR", default_value = "/var/lib/coolify")]
+    pub data_dir: PathBuf,
+
+    /// Runtime dir mounted into the appliance (sockets, locks).
+    #[arg(long, env = "COOLIFY_RUN_DIR", default_value = "/run/coolify")]
+    pub run_dir: PathBuf,
+
+    /// How long /healthz may take to turn green.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+
+    /// How long a replaced appliance may drain before it is killed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+
+    /// How long coold may drain after SIGTERM before it is killed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// Also remove the appliance images.
+    #[arg(long)]
+    pub purge: bool,
+}

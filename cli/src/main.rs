@@ -1,0 +1,158 @@
+//! `coolify`: the operator CLI. Parses arguments and hands off to the
+//! concern that does the work.
+
+mod appliance;
+mod args;
+mod engine;
+mod output;
+mod pki;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde::Serialize;
+
+use appliance::{ApplianceError, CpSettings};
+use args::{Cli, Command, CpCommand};
+use output::{OutputFormat, Reporter};
+
+/// `cp status` exit code when the appliance does not exist.
+const EXIT_ABSENT: u8 = 3;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Reporter::new(cli.output);
+    match &cli.command {
+        Command::Cp(CpCommand::Up(a)) => {
+            let settings = CpSettings {
+                name: a.instance.name.clone(),
+                image_repo: a.instance.image_repo.clone(),
+                config_dir: cli.config_dir.clone(),
+                data_dir: a.data_dir.clone(),
+                run_dir: a.run_dir.clone(),
+                engine_socket: match engine::socket_path(&cli.engine_socket) {
+                    Ok(p) => p,
+                    Err(e) => return fail(cli.output, &e.into()),
+                },
+                mgmt_ip: a.mgmt_ip.unwrap_or_else(appliance::default_mgmt_ip),
+                api_port: a.api_port,
+                health_port: a.health_port,
+                timeout: a.timeout,
+                drain: a.drain_timeout,
+            };
+            match appliance::up(&settings, &cli.engine_socket, &out).await {
+                Ok(report) => {
+                    emit(cli.output, &report, || {
+                        format!(
+                            "{} is up and healthy ({} ms); agent API https://{}:{}",
+                            report.container,
+                            report.duration_ms,
+                            settings.mgmt_ip,
+                            settings.api_port
+                        )
+                    });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(cli.output, &e),
+            }
+        }
+        Command::Cp(CpCommand::Down(a)) => {
+            match appliance::down(
+                &a.instance.name,
+                &a.instance.image_repo,
+                a.timeout,
+                a.purge,
+                &cli.engine_socket,
+                &out,
+            )
+            .await
+            {
+                Ok(report) => {
+                    emit(cli.output, &report, || {
+                        if report.was_present {
+                            format!("{} is down", report.container)
+                        } else {
+                            format!("{} was not present", report.container)
+                        }
+                    });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(cli.output, &e),
+            }
+        }
+        Command::Cp(CpCommand::Status(a)) => {
+            match appliance::status(&a.name, &cli.engine_socket).await {
+                Ok(report) => {
+                    emit(cli.output, &report, || render_status(&report));
+                    if !report.present {
+                        ExitCode::from(EXIT_ABSENT)
+                    } else if report.healthy {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => fail(cli.output, &e),
+            }
+        }
+    }
+}
+
+fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> String) {
+    match format {
+        OutputFormat::Json => match serde_json::to_string_pretty(value) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("coolify: cannot render JSON: {e}"),
+        },
+        OutputFormat::Text => println!("{}", text()),
+    }
+}
+
+fn fail(format: OutputFormat, e: &ApplianceError) -> ExitCode {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::json!({ "error": e.to_string() })),
+        OutputFormat::Text => eprintln!("coolify: {e}"),
+    }
+    ExitCode::FAILURE
+}
+
+fn render_status(r: &appliance::StatusReport) -> String {
+    if !r.present {
+        return format!("{}: absent", r.container);
+    }
+    let mut lines = vec![
+        format!("container  {}", r.container),
+        format!("state      {}", r.state.as_deref().unwrap_or("unknown")),
+        format!("image      {}", r.image.as_deref().unwrap_or("unknown")),
+    ];
+    if let Some(up) = r.uptime_secs {
+        lines.push(format!(
+            "uptime     {}",
+            humantime::format_duration(std::time::Duration::from_secs(up))
+        ));
+    }
+    lines.push(format!(
+        "healthy    {}",
+        if r.healthy { "yes" } else { "no" }
+    ));
+    if let Some(err) = &r.health_error {
+        lines.push(format!("problem    {err}"));
+    }
+    if let Some(components) = r
+        .health
+        .as_ref()
+        .and_then(|h| h.get("components"))
+        .and_then(|c| c.as_object())
+    {
+        lines.push("components".into());
+        for (name, c) in components {
+            lines.push(format!(
+                "  {name:<12} {:<10} {}",
+                c.get("status").and_then(|s| s.as_str()).unwrap_or("?"),
+                c.get("detail").and_then(|s| s.as_str()).unwrap_or("")
+            ));
+        }
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,227 @@
+//! The appliance's PKI under the config dir: a CA, a server certificate for
+//! the agent REST API, and the API bearer token.
+//!
+//! Invariant: existing material is reused, never overwritten. What is
+//! missing is created (a server certificate from the existing CA); what is
+//! present but unreadable or inconsistent is an error naming the file and
+//! saying how to recover.
+
+mod files;
+mod verify;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+pub use files::PkiPaths;
+
+/// Errors creating or loading PKI material.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(
+        "{path} is not valid: {reason}; move it aside to have `coolify cp up` create a new one"
+    )]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{cert} does not belong with {other}: {reason}; remove {cert} (and its key) to have it reissued")]
+    Mismatch {
+        cert: PathBuf,
+        other: PathBuf,
+        reason: String,
+    },
+    #[error("cannot generate {what}: {reason}")]
+    Generate { what: &'static str, reason: String },
+}
+
+/// What `ensure` did, for the progress line.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PkiOutcome {
+    pub created: Vec<String>,
+    pub reused: Vec<String>,
+}
+
+/// Names the server certificate must carry.
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    pub ips: Vec<IpAddr>,
+    pub dns: Vec<String>,
+}
+
+impl ServerIdentity {
+    /// mgmt IP, 127.0.0.1, localhost and the host name (issue 2).
+    pub fn for_host(mgmt_ip: IpAddr, hostname: &str) -> Self {
+        let mut ips = vec![mgmt_ip];
+        let loopback: IpAddr = [127, 0, 0, 1].into();
+        if !ips.contains(&loopback) {
+            ips.push(loopback);
+        }
+        let mut dns = vec!["localhost".to_string()];
+        if !hostname.is_empty() && hostname != "localhost" {
+            dns.push(hostname.to_string());
+        }
+        ServerIdentity { ips, dns }
+    }
+}
+
+/// Ensures the full PKI exists under `dir` and is consistent.
+pub fn ensure(dir: &Path, id: &ServerIdentity) -> Result<PkiOutcome, PkiError> {
+    let paths = PkiPaths::new(dir);
+    files::ensure_private_dir(dir)?;
+    let mut out = PkiOutcome::default();
+
+    let (ca_cert_pem, ca_key) = match (
+        files::read_opt(&paths.ca_cert)?,
+        files::read_opt(&paths.ca_key)?,
+    ) {
+        (Some(cert), Some(key)) => {
+            let key = load_key(&paths.ca_key, &key)?;
+            verify::key_matches_cert(&paths.ca_cert, &cert, &paths.ca_key, &key)?;
+            out.reused.push("ca".into());
+            (String::from_utf8_lossy(&cert).into_owned(), key)
+        }
+        (None, None) => {
+            let (cert, key) = generate_ca()?;
+            files::write_new(&paths.ca_key, key.serialize_pem().as_bytes(), 0o600)?;
+            files::write_new(&paths.ca_cert, cert.as_bytes(), 0o644)?;
+            out.created.push("ca".into());
+            (cert, key)
+        }
+        (Some(_), None) => return Err(missing_pair(&paths.ca_key, &paths.ca_cert)),
+        (None, Some(_)) => return Err(missing_pair(&paths.ca_cert, &paths.ca_key)),
+    };
+
+    match (
+        files::read_opt(&paths.server_cert)?,
+        files::read_opt(&paths.server_key)?,
+    ) {
+        (Some(cert), Some(key)) => {
+            let key = load_key(&paths.server_key, &key)?;
+            verify::key_matches_cert(&paths.server_cert, &cert, &paths.server_key, &key)?;
+            verify::signed_by(
+                &paths.server_cert,
+                &cert,
+                &paths.ca_cert,
+                ca_cert_pem.as_bytes(),
+            )?;
+            verify::covers_identity(&paths.server_cert, &cert, id)?;
+            out.reused.push("server certificate".into());
+        }
+        (None, None) => {
+            let issuer =
+                Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key).map_err(|e| PkiError::Invalid {
+                    path: paths.ca_cert.clone(),
+                    reason: e.to_string(),
+                })?;
+            let (cert, key) = generate_server(&issuer, id)?;
+            files::write_new(&paths.server_key, key.serialize_pem().as_bytes(), 0o600)?;
+            files::write_new(&paths.server_cert, cert.as_bytes(), 0o644)?;
+            out.created.push("server certificate".into());
+        }
+        (Some(_), None) => return Err(missing_pair(&paths.server_key, &paths.server_cert)),
+        (None, Some(_)) => return Err(missing_pair(&paths.server_cert, &paths.server_key)),
+    }
+
+    match files::read_opt(&paths.api_token)? {
+        Some(raw) => {
+            let token = String::from_utf8_lossy(&raw);
+            let token = token.trim();
+            if token.len() < 32 || !token.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(PkiError::Invalid {
+                    path: paths.api_token.clone(),
+                    reason: "expected at least 32 printable characters".into(),
+                });
+            }
+            out.reused.push("api token".into());
+        }
+        None => {
+            files::write_new(&paths.api_token, new_token().as_bytes(), 0o600)?;
+            out.created.push("api token".into());
+        }
+    }
+    Ok(out)
+}
+
+fn missing_pair(missing: &Path, present: &Path) -> PkiError {
+    PkiError::Invalid {
+        path: present.to_path_buf(),
+        reason: format!("its partner {} is missing", missing.display()),
+    }
+}
+
+fn load_key(path: &Path, pem: &[u8]) -> Result<KeyPair, PkiError> {
+    let text = std::str::from_utf8(pem).map_err(|_| PkiError::Invalid {
+        path: path.to_path_buf(),
+        reason: "not a PEM text file".into(),
+    })?;
+    KeyPair::from_pem(text).map_err(|e| PkiError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("not a PEM private key ({e})"),
+    })
+}
+
+fn gen_err(what: &'static str) -> impl Fn(rcgen::Error) -> PkiError {
+    move |e| PkiError::Generate {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+fn generate_ca() -> Result<(String, KeyPair), PkiError> {
+    let key = KeyPair::generate().map_err(gen_err("CA key"))?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err("CA"))?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "coolify appliance CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2050, 1, 1);
+    let cert = params
+        .self_signed(&key)
+        .map_err(gen_err("CA certificate"))?;
+    Ok((cert.pem(), key))
+}
+
+fn generate_server(
+    issuer: &Issuer<'_, KeyPair>,
+    id: &ServerIdentity,
+) -> Result<(String, KeyPair), PkiError> {
+    let key = KeyPair::generate().map_err(gen_err("server key"))?;
+    let mut params =
+        CertificateParams::new(id.dns.clone()).map_err(gen_err("server certificate"))?;
+    params
+        .subject_alt_names
+        .extend(id.ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "coolify agent API");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let cert = params
+        .signed_by(&key, issuer)
+        .map_err(gen_err("server certificate"))?;
+    Ok((cert.pem(), key))
+}
+
+/// 32 random bytes as 64 lowercase hex characters.
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! Wires the agent together: engine connection, health, listeners, and the
+//! drain on SIGTERM (DESIGN.md decision 4: stop accepting, finish in-flight
+//! verbs, leave kernel state in place, exit 0).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, BearerToken, ServeError};
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::podman::{self, Engine, EngineError};
+
+/// What every verb handler can reach.
+#[derive(Debug)]
+pub struct AgentContext {
+    pub config: Config,
+    pub engine: Engine,
+    pub health: Health,
+    pub metrics: Metrics,
+}
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("COOLD_API_TOKEN_FILE: {0}")]
+    Token(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("task {0} stopped unexpectedly")]
+    TaskExited(&'static str),
+}
+
+/// How often the Podman component is probed.
+const ENGINE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs the agent until SIGTERM/SIGINT, then drains and returns.
+pub async fn run(config: Config) -> Result<(), AgentError> {
+    let engine = Engine::connect(&config.podman_socket)?;
+    let health = Health::default();
+    health.register(podman::COMPONENT, true);
+    let drain = config.drain_timeout;
+    let ctx = Arc::new(AgentContext {
+        config,
+        engine,
+        health,
+        metrics: Metrics::default(),
+    });
+
+    let stop = CancellationToken::new();
+    let mut tasks: JoinSet<&'static str> = JoinSet::new();
+
+    // Bind every listener before reporting anything, so a port clash fails
+    // start with the variable's name instead of a half-started agent.
+    let health_listener = api::bind("COOLD_HEALTH_BIND", ctx.config.health_bind).await?;
+    let api_listener = match ctx.config.api_bind {
+        Some(addr) => {
+            let token_path = ctx
+                .config
+                .api_token_file
+                .as_deref()
+                .ok_or_else(|| AgentError::Token("not set".into()))?;
+            let token = BearerToken::load(token_path).map_err(AgentError::Token)?;
+            let tls = match &ctx.config.tls {
+                Some(files) => Some(api::load_tls(&files.cert, &files.key)?),
+                None => {
+                    if !addr.ip().is_loopback() {
+                        tracing::warn!(%addr, "REST API without TLS on a non-loopback address; set COOLD_TLS_CERT and COOLD_TLS_KEY");
+                    }
+                    None
+                }
+            };
+            Some((api::bind("COOLD_API_BIND", addr).await?, tls, token))
+        }
+        None => None,
+    };
+
+    {
+        let (engine, health, stop) = (ctx.engine.clone(), ctx.health.clone(), stop.clone());
+        tasks.spawn(async move {
+            podman::watch(engine, health, ENGINE_PROBE_INTERVAL, stop).await;
+            "podman-watch"
+        });
+    }
+    {
+        let (router, stop) = (api::health_router(ctx.clone()), stop.clone());
+        tracing::info!(addr = %ctx.config.health_bind, "health listener up");
+        tasks.spawn(async move {
+            api::serve(health_listener, None, router, stop, drain).await;
+            "health-listener"
+        });
+    }
+    if let Some((listener, tls, token)) = api_listener {
+        let tls_on = tls.is_some();
+        let (router, stop) = (api::api_router(ctx.clone(), token), stop.clone());
+        tracing::info!(addr = ?ctx.config.api_bind, tls = tls_on, "REST API up");
+        tasks.spawn(async move {
+            api::serve(listener, tls, router, stop, drain).await;
+            "api-listener"
+        });
+    }
+
+    let outcome = wait_for_stop(&mut tasks, &stop).await;
+    stop.cancel();
+    // Listeners drain within `drain`; give them that long and no more.
+    let _ = tokio::time::timeout(drain + Duration::from_secs(1), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tracing::info!("drained; exiting");
+    outcome
+}
+
+/// Waits for SIGTERM/SIGINT (clean stop) or for any task to end (fail-fast:
+/// a silently dead worker is worse than a restart).
+async fn wait_for_stop(
+    tasks: &mut JoinSet<&'static str>,
+    stop: &CancellationToken,
+) -> Result<(), AgentError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
+    tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM: draining"); Ok(()) }
+        _ = int.recv() => { tracing::info!("SIGINT: draining"); Ok(()) }
+        _ = stop.cancelled() => Ok(()),
+        ended = tasks.join_next() => {
+            let name = match ended {
+                Some(Ok(name)) => name,
+                Some(Err(_)) | None => "unknown",
+            };
+            tracing::error!(task = name, "a long-running task stopped; exiting so the restart policy brings the agent back");
+            Err(AgentError::TaskExited(name))
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The closed verb set (DESIGN.md decision 1): one enum, one router from
+//! `(method, path)` to a verb. The REST server and the broker stream both
+//! decode into [`Verb`] and call the same dispatcher; a path outside the set
+//! is 404, whatever the transport.
+//!
+//! Pure: no I/O here.
+
+use http::Method;
+
+/// Every path of the agent surface lives under this prefix.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// One verb of the agent's wire surface, with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET /api/v1/host/info`
+    HostInfo,
+    /// `GET /api/v1/host/containers`
+    HostContainers,
+    /// `GET /api/v1/host/stats`
+    HostStats,
+}
+
+/// Why a request matched no verb.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("no such verb: {path}")]
+    NotFound { path: String },
+    #[error("{method} is not allowed on {path} (allowed: {allowed})")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static str,
+    },
+}
+
+impl Verb {
+    /// Stable name for logs and metrics; never contains request data.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verb::HostInfo => "host.info",
+            Verb::HostContainers => "host.containers",
+            Verb::HostStats => "host.stats",
+        }
+    }
+
+    /// Maps a method and path (without query) to a verb.
+    pub fn route(method: &Method, path: &str) -> Result<Verb, RouteError> {
+        let not_found = || RouteError::NotFound {
+            path: path.to_string(),
+        };
+        let rest = path.strip_prefix(API_PREFIX).ok_or_else(not_found)?;
+        let segments: Vec<&str> = rest
+            .trim_end_matches('/')
+            .split('/')
+            .skip(1) // the empty segment before the leading '/'
+            .collect();
+        let only = |allowed: Method, verb: Verb| {
+            if *method == allowed {
+                Ok(verb)
+            } else {
+                Err(RouteError::MethodNotAllowed {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    allowed: allowed_name(&allowed),
+                })
+            }
+        };
+        match segments.as_slice() {
+            ["host", "info"] => only(Method::GET, Verb::HostInfo),
+            ["host", "containers"] => only(Method::GET, Verb::HostContainers),
+            ["host", "stats"] => only(Method::GET, Verb::HostStats),
+            _ => Err(not_found()),
+        }
+    }
+}
+
+fn allowed_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_verbs_route() {
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/host/info"),
+            Ok(Verb::HostInfo)
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/host/containers"),
+            Ok(Verb::HostContainers)
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/host/stats/"),
+            Ok(Verb::HostStats)
+        );
+    }
+
+    #[test]
+    fn paths_outside_the_closed_set_are_not_found() {
+        for p in [
+            "/api/v1/host",
+            "/api/v1/host/info/extra",
+            "/api/v2/host/info",
+            "/v1.41/containers/json",
+            "/api/v1/../host/info",
+            "/",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    Verb::route(&Method::GET, p),
+                    Err(RouteError::NotFound { .. })
+                ),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_method_is_method_not_allowed() {
+        assert!(matches!(
+            Verb::route(&Method::POST, "/api/v1/host/info"),
+            Err(RouteError::MethodNotAllowed { allowed: "GET", .. })
+        ));
+    }
+}

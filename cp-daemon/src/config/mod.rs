@@ -1,0 +1,188 @@
+//! Agent configuration, read once from `COOLD_*` environment variables.
+//!
+//! Pure: [`Config::from_lookup`] takes a lookup function instead of reading the
+//! process environment, so every rule is unit-tested without touching it. A bad
+//! value fails start with a [`ConfigError`] naming the variable.
+
+mod parse;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use parse::Namespace;
+
+/// Everything the agent reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `COOLD_HOST_MGMT_IP` (required): this host's management address.
+    pub host_mgmt_ip: Ipv4Addr,
+    /// `COOLD_NAMESPACES`: `<name>:<network>:<gateway-ip>,…`.
+    pub namespaces: Vec<Namespace>,
+    /// `COOLD_BROKER_URL`: where the agent dials the broker.
+    pub broker_url: String,
+    /// `COOLD_BUILDER_ENABLED`: advertise the `builder` capability.
+    pub builder_enabled: bool,
+    /// `COOLD_API_BIND`: the agent REST API; `None` disables it.
+    pub api_bind: Option<SocketAddr>,
+    /// `COOLD_API_TOKEN_FILE`: bearer token file, required with `api_bind`.
+    pub api_token_file: Option<PathBuf>,
+    /// `COOLD_TLS_CERT` + `COOLD_TLS_KEY`: HTTPS for the REST API.
+    pub tls: Option<TlsFiles>,
+    /// `COOLD_RULES_PATH`: iptables snapshot.
+    pub rules_path: PathBuf,
+    /// `COOLD_BRIDGE_RULES_PATH`: nft snapshot.
+    pub bridge_rules_path: PathBuf,
+    /// `COOLD_RECONCILE_INTERVAL`: discovery reconcile cadence.
+    pub reconcile_interval: Duration,
+    /// `COOLD_DNS_ZONE`.
+    pub dns_zone: String,
+    /// `COOLD_DNS_UPSTREAM`.
+    pub dns_upstream: SocketAddr,
+    /// `COOLD_HEALTH_BIND`: loopback listener for `/healthz` and `/metrics`.
+    pub health_bind: SocketAddr,
+    /// `COOLD_PODMAN_SOCKET`: the Podman API socket inside the appliance.
+    pub podman_socket: PathBuf,
+    /// `COOLD_DRAIN_TIMEOUT`: how long SIGTERM waits for in-flight verbs.
+    pub drain_timeout: Duration,
+}
+
+/// Paths of the REST API's certificate chain and private key (PEM).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A configuration value the agent cannot start with.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{var} is required ({hint})")]
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
+    #[error("{var}={value:?} is invalid: {reason}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Defaults from seed 000's config table, plus the appliance's own.
+pub mod defaults {
+    pub const NAMESPACES: &str = "default:coolify-default-mesh:0.0.0.0";
+    pub const BROKER_URL: &str = "grpcs://broker:6443/v1/agent";
+    pub const RULES_PATH: &str = "/etc/coolify/allow.rules";
+    pub const BRIDGE_RULES_PATH: &str = "/etc/coolify/allow.nft";
+    pub const RECONCILE_INTERVAL: &str = "2s";
+    pub const DNS_ZONE: &str = "coolify.internal";
+    pub const DNS_UPSTREAM: &str = "1.1.1.1:53";
+    pub const HEALTH_BIND: &str = "127.0.0.1:8442";
+    pub const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
+    pub const DRAIN_TIMEOUT: &str = "10s";
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configuration from `lookup(var)`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let or = |var: &str, default: &str| get(var).unwrap_or_else(|| default.to_string());
+
+        let host_mgmt_ip = match get("COOLD_HOST_MGMT_IP") {
+            Some(v) => parse::ipv4("COOLD_HOST_MGMT_IP", &v)?,
+            None => {
+                return Err(ConfigError::Missing {
+                    var: "COOLD_HOST_MGMT_IP",
+                    hint: "this host's management IPv4 address, e.g. the wg0 address",
+                })
+            }
+        };
+        let api_bind = get("COOLD_API_BIND")
+            .map(|v| parse::bind("COOLD_API_BIND", &v))
+            .transpose()?;
+        let api_token_file = get("COOLD_API_TOKEN_FILE").map(PathBuf::from);
+        if api_bind.is_some() && api_token_file.is_none() {
+            return Err(ConfigError::Missing {
+                var: "COOLD_API_TOKEN_FILE",
+                hint: "the REST API (COOLD_API_BIND) never runs without a bearer token",
+            });
+        }
+        let tls = match (get("COOLD_TLS_CERT"), get("COOLD_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    var: "COOLD_TLS_KEY",
+                    hint: "COOLD_TLS_CERT is set; set both or neither",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    var: "COOLD_TLS_CERT",
+                    hint: "COOLD_TLS_KEY is set; set both or neither",
+                })
+            }
+        };
+
+        Ok(Config {
+            host_mgmt_ip,
+            namespaces: parse::namespaces(
+                "COOLD_NAMESPACES",
+                &or("COOLD_NAMESPACES", defaults::NAMESPACES),
+            )?,
+            broker_url: parse::broker_url(
+                "COOLD_BROKER_URL",
+                &or("COOLD_BROKER_URL", defaults::BROKER_URL),
+            )?,
+            builder_enabled: get("COOLD_BUILDER_ENABLED")
+                .map(|v| parse::flag("COOLD_BUILDER_ENABLED", &v))
+                .transpose()?
+                .unwrap_or(false),
+            api_bind,
+            api_token_file,
+            tls,
+            rules_path: parse::path(
+                "COOLD_RULES_PATH",
+                &or("COOLD_RULES_PATH", defaults::RULES_PATH),
+            )?,
+            bridge_rules_path: parse::path(
+                "COOLD_BRIDGE_RULES_PATH",
+                &or("COOLD_BRIDGE_RULES_PATH", defaults::BRIDGE_RULES_PATH),
+            )?,
+            reconcile_interval: parse::duration(
+                "COOLD_RECONCILE_INTERVAL",
+                &or("COOLD_RECONCILE_INTERVAL", defaults::RECONCILE_INTERVAL),
+            )?,
+            dns_zone: parse::zone("COOLD_DNS_ZONE", &or("COOLD_DNS_ZONE", defaults::DNS_ZONE))?,
+            dns_upstream: parse::socket_addr(
+                "COOLD_DNS_UPSTREAM",
+                &or("COOLD_DNS_UPSTREAM", defaults::DNS_UPSTREAM),
+            )?,
+            health_bind: parse::socket_addr(
+                "COOLD_HEALTH_BIND",
+                &or("COOLD_HEALTH_BIND", defaults::HEALTH_BIND),
+            )?,
+            podman_socket: parse::path(
+                "COOLD_PODMAN_SOCKET",
+                &or("COOLD_PODMAN_SOCKET", defaults::PODMAN_SOCKET),
+            )?,
+            drain_timeout: parse::duration(
+                "COOLD_DRAIN_TIMEOUT",
+                &or("COOLD_DRAIN_TIMEOUT", defaults::DRAIN_TIMEOUT),
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! `coold`, the per-host coolify agent.
+//!
+//! It runs as PID 1 of the privileged `coolify-cp` appliance container, with
+//! the host network and the Podman socket. Data flows one way: transport
+//! (`api`) → verb table (`api::verbs`) → concern (`host`, …) → Podman or the
+//! kernel. See ARCHITECTURE.md for the map.
+
+pub mod agent;
+pub mod api;
+pub mod config;
+pub mod health;
+pub mod host;
+pub mod init;
+pub mod metrics;
+pub mod podman;

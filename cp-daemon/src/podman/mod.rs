@@ -1,0 +1,85 @@
+//! The agent's one connection to Podman, through its Docker-compatible API
+//! socket with bollard (DESIGN.md decision 2), and the health watcher that
+//! keeps the `podman` component of `/healthz` current.
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::{Health, Status};
+
+/// Component name in `/healthz`.
+pub const COMPONENT: &str = "podman";
+
+/// Errors reaching the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("Podman API socket {path} does not exist: start it with `podman system service --time=0 unix://{path}`")]
+    SocketMissing { path: String },
+    #[error("cannot connect to the Podman API at {path}: {source}")]
+    Connect {
+        path: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("Podman API error: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error(transparent)]
+    Raw(#[from] raw::RawError),
+}
+
+/// A handle to the engine API; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub docker: Docker,
+    /// The socket path, for the lenient reads of [`raw`].
+    pub socket: PathBuf,
+}
+
+/// Per-request timeout for the engine client, seconds. Long operations
+/// (builds, pulls) set their own.
+const CLIENT_TIMEOUT_SECS: u64 = 120;
+
+impl Engine {
+    pub fn connect(socket: &Path) -> Result<Self, EngineError> {
+        let path = socket.display().to_string();
+        if !socket.exists() {
+            return Err(EngineError::SocketMissing { path });
+        }
+        let docker =
+            Docker::connect_with_unix(&path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|source| EngineError::Connect { path, source })?;
+        Ok(Engine {
+            docker,
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    /// One liveness probe, bounded by `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        match tokio::time::timeout(timeout, self.docker.ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+}
+
+/// Pings the engine every `interval` and records the outcome in `health`.
+/// Runs until `stop` fires.
+pub async fn watch(engine: Engine, health: Health, interval: Duration, stop: CancellationToken) {
+    loop {
+        match engine.ping(Duration::from_secs(2)).await {
+            Ok(()) => health.set(COMPONENT, Status::Healthy, "API socket answers"),
+            Err(e) => health.set(COMPONENT, Status::Unhealthy, format!("ping failed: {e}")),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

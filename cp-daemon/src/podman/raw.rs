@@ -1,0 +1,197 @@
+//! Lenient reads of the engine API over its unix socket.
+//!
+//! bollard's models reject state names Podman emits beyond Docker's set
+//! (measured: `"Status":"stopped"` while a restart policy cycles a
+//! container), which turns a plain inspect into a JSON error. The reads the
+//! agent and CLI branch on go through these small views instead: unknown
+//! values stay strings, absent fields take defaults.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+
+/// Docker-compatible API version the compat endpoints are asked for.
+const API_VERSION: &str = "v1.41";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error("engine socket {path}: {reason}")]
+    Connect { path: String, reason: String },
+    #[error("engine API {path}: {reason}")]
+    Http { path: String, reason: String },
+    #[error("engine API {path} answered {status}: {message}")]
+    Status {
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("engine API {path}: unexpected JSON: {reason}")]
+    Json { path: String, reason: String },
+}
+
+/// `GET {path}` (path below the version prefix); 404 is `Ok(None)`.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    path: &str,
+) -> Result<Option<T>, RawError> {
+    let full = format!("/{API_VERSION}{path}");
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| RawError::Connect {
+            path: socket.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let http = |reason: String| RawError::Http {
+        path: full.clone(),
+        reason,
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| http(e.to_string()))?;
+    tokio::spawn(conn);
+    let req = http::Request::get(&full)
+        .header(http::header::HOST, "engine")
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| http(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| http(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| http(e.to_string()))?
+        .to_bytes();
+    match status {
+        200 => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| RawError::Json {
+                path: full,
+                reason: e.to_string(),
+            }),
+        404 => Ok(None),
+        _ => Err(RawError::Status {
+            path: full,
+            status,
+            message: serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+        }),
+    }
+}
+
+/// The parts of a container inspect that callers branch on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerView {
+    pub id: String,
+    pub name: String,
+    pub restart_count: i64,
+    pub state: StateView,
+    pub config: ConfigView,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StateView {
+    /// `running`, `exited`, `stopped`, `created`, … as the engine says it.
+    pub status: String,
+    pub running: bool,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ConfigView {
+    pub image: String,
+    pub labels: Option<HashMap<String, String>>,
+}
+
+impl ContainerView {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.config.labels.as_ref()?.get(key).map(String::as_str)
+    }
+
+    /// Exited for good or on its way out (Podman's `stopped` included).
+    pub fn has_exited(&self) -> bool {
+        !self.state.running && matches!(self.state.status.as_str(), "exited" | "dead" | "stopped")
+    }
+}
+
+/// One row of the container list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerSummaryView {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    pub state: String,
+    pub status: String,
+    pub created: i64,
+    pub labels: Option<HashMap<String, String>>,
+}
+
+/// Inspects a container by id or name; `None` when absent.
+pub async fn inspect_container(
+    socket: &Path,
+    name: &str,
+) -> Result<Option<ContainerView>, RawError> {
+    get_json(socket, &format!("/containers/{}/json", path_segment(name))).await
+}
+
+/// Lists every container, running or not.
+pub async fn list_containers(socket: &Path) -> Result<Vec<ContainerSummaryView>, RawError> {
+    Ok(get_json(socket, "/containers/json?all=true")
+        .await?
+        .unwrap_or_default())
+}
+
+/// Percent-encodes what may not stand in one path segment.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_only_states_parse() {
+        let v: ContainerView = serde_json::from_str(
+            r#"{"Id":"abc","Name":"cp","RestartCount":3,"State":{"Status":"stopped","Running":false,"ExitCode":1},"Config":{"Image":"x","Labels":{"a":"b"}}}"#,
+        )
+        .unwrap();
+        assert!(v.has_exited());
+        assert_eq!(v.restart_count, 3);
+        assert_eq!(v.label("a"), Some("b"));
+    }
+
+    #[test]
+    fn names_cannot_escape_the_path() {
+        assert_eq!(
+            path_segment("../../images/json"),
+            "%2E%2E%2F%2E%2E%2Fimages%2Fjson"
+        );
+        assert_eq!(path_segment("coolify-cp"), "coolify-cp");
+    }
+}

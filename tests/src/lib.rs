@@ -1,0 +1,171 @@
+//! Test support for the end-to-end suite: find the `coolify` binary, make
+//! appliance instances with names, ports and dirs of their own (tests run in
+//! parallel and beside a developer's live `coolify-cp`), run commands, and
+//! clean up even when a test fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The `coolify` binary under test: `COOLIFY_BIN`, else the one cargo built
+/// next to this test binary.
+pub fn coolify_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("COOLIFY_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/coolify
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    profile_dir.join("coolify")
+}
+
+/// A port free on 127.0.0.1 right now, and never handed out twice in this
+/// process (the kernel may offer a just-released port again, and parallel
+/// tests would then share it).
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// A short random suffix for names.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// One appliance instance with its own container name, image repository,
+/// ports and dirs. Dropping it runs `cp down --purge`.
+pub struct Instance {
+    pub name: String,
+    pub image_repo: String,
+    pub api_port: u16,
+    pub health_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Instance {
+    pub fn new() -> Self {
+        let name = unique("coolify-cp-test");
+        Instance {
+            image_repo: format!("localhost/{name}"),
+            name,
+            api_port: free_port(),
+            health_port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// `coolify <args> --config-dir … ` with this instance's name and repo
+    /// added where the subcommand takes them.
+    pub fn cmd(&self, sub: &[&str]) -> Command {
+        let mut c = Command::new(coolify_bin());
+        c.args(["--config-dir"]).arg(self.config_dir());
+        c.args(sub);
+        c.args(["--name", &self.name, "--image-repo", &self.image_repo]);
+        c
+    }
+
+    /// `cp up` with this instance's ports and dirs, plus `extra`.
+    pub fn up(&self, extra: &[&str]) -> Command {
+        let mut c = self.cmd(&["cp", "up"]);
+        c.args(["--api-port", &self.api_port.to_string()]);
+        c.args(["--health-port", &self.health_port.to_string()]);
+        c.arg("--data-dir").arg(self.dir.path().join("lib"));
+        c.arg("--run-dir").arg(self.dir.path().join("run"));
+        c.args(extra);
+        c
+    }
+
+    pub fn api_token(&self) -> String {
+        std::fs::read_to_string(self.config_dir().join("api-token"))
+            .expect("api token")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd(&["cp", "down", "--purge", "--timeout", "2s"])
+            .output();
+    }
+}
+
+/// Runs a command to completion.
+pub fn run(mut c: Command) -> Output {
+    c.output().expect("spawn command")
+}
+
+/// Parses stdout as JSON, with the whole output in the panic message.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Asserts success and returns stdout as JSON.
+pub fn ok_json(out: Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "command failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `podman <args>` (the CLI, for facts the product has no verb for).
+pub fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(args)
+        .output()
+        .expect("podman on PATH")
+}
+
+/// HTTPS GET to the agent API with curl: `(status, body)`.
+pub fn api_get(inst: &Instance, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--max-time", "5", "-w", "\n%{http_code}", "--cacert"])
+        .arg(inst.config_dir().join("ca.crt"));
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    c.arg(format!("https://127.0.0.1:{}{path}", inst.api_port));
+    let out = c.output().expect("curl on PATH");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}

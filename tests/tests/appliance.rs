@@ -1,0 +1,216 @@
+//! `coolify cp up/status/down` against the real Podman.
+
+use std::process::Command;
+
+use coolify_tests::*;
+
+fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn up_reuse_concurrent_up_and_down_lifecycle() {
+    let inst = Instance::new();
+
+    let first = ok_json(run(inst.up(&["-o", "json"])));
+    assert_eq!(field(&first, "image_action"), "built");
+    assert_eq!(field(&first, "container_action"), "created");
+    assert_eq!(first["health"]["status"], "healthy");
+    assert_eq!(first["health"]["components"]["podman"]["status"], "healthy");
+
+    let status = run(inst.cmd(&["cp", "status", "-o", "json"]));
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let status = json(&status);
+    assert_eq!(status["healthy"], true);
+    assert_eq!(status["state"], "running");
+
+    let again = ok_json(run(inst.up(&["-o", "json"])));
+    assert_eq!(field(&again, "image_action"), "reused");
+    assert_eq!(field(&again, "container_action"), "running");
+    assert_eq!(field(&again, "image_id"), field(&first, "image_id"));
+    assert_eq!(field(&again, "container_id"), field(&first, "container_id"));
+
+    // Two at once: both succeed, one container.
+    let a = inst.up(&["-o", "json"]).spawn_output();
+    let b = inst.up(&["-o", "json"]).spawn_output();
+    let (a, b) = (a.join().expect("thread a"), b.join().expect("thread b"));
+    let (a, b) = (ok_json(a), ok_json(b));
+    assert_eq!(field(&a, "container_id"), field(&b, "container_id"));
+    let ps = podman(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("name=^{}$", inst.name),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).lines().count(), 1);
+
+    let down = run(inst.cmd(&["cp", "down"]));
+    assert!(down.status.success(), "{}", stderr(&down));
+    let status = run(inst.cmd(&["cp", "status"]));
+    assert_eq!(status.status.code(), Some(3), "absent is exit 3");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("absent"));
+
+    // PKI survives down.
+    assert!(inst.config_dir().join("ca.key").exists());
+}
+
+#[test]
+fn stopped_appliance_is_started_not_recreated() {
+    let inst = Instance::new();
+    let first = ok_json(run(inst.up(&["-o", "json"])));
+    let stop = podman(&["stop", "-t", "5", &inst.name]);
+    assert!(stop.status.success());
+    let status = run(inst.cmd(&["cp", "status"]));
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "stopped is unhealthy (exit 1)"
+    );
+    let again = ok_json(run(inst.up(&["-o", "json"])));
+    assert_eq!(field(&again, "container_action"), "started");
+    assert_eq!(field(&again, "container_id"), field(&first, "container_id"));
+}
+
+#[test]
+fn stale_image_label_triggers_a_rebuild() {
+    let inst = Instance::new();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM scratch\nLABEL coolify.component=cp coolify.coold.sha256=stale coolify.cp.image-repo={}\n",
+            inst.image_repo
+        ),
+    )
+    .unwrap();
+    let tag = format!("{}:{}", inst.image_repo, env!("CARGO_PKG_VERSION"));
+    let built = podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let stale_id = String::from_utf8_lossy(&built.stdout).trim().to_string();
+
+    let up = ok_json(run(inst.up(&["-o", "json"])));
+    assert_eq!(field(&up, "image_action"), "rebuilt");
+    assert!(!field(&up, "image_id").contains(&stale_id));
+    let pruned: Vec<String> = serde_json::from_value(up["pruned_images"].clone()).unwrap();
+    assert!(
+        pruned
+            .iter()
+            .any(|p| p.contains(&stale_id) || stale_id.contains(p.trim_start_matches("sha256:"))),
+        "stale image {stale_id} pruned: {pruned:?}"
+    );
+}
+
+#[test]
+fn changed_settings_drain_and_replace_the_container() {
+    let mut inst = Instance::new();
+    let first = ok_json(run(inst.up(&["-o", "json"])));
+    inst.api_port = free_port();
+    let second = ok_json(run(inst.up(&["-o", "json"])));
+    assert_eq!(
+        second["container_action"]["replaced"]["reason"],
+        "settings changed (ports, mgmt IP or dirs)"
+    );
+    assert_ne!(
+        field(&second, "container_id"),
+        field(&first, "container_id")
+    );
+    assert_eq!(field(&second, "image_action"), "reused");
+}
+
+#[test]
+fn api_requires_the_bearer_token() {
+    let inst = Instance::new();
+    ok_json(run(inst.up(&["-o", "json"])));
+    let token = inst.api_token();
+
+    let (code, _) = api_get(&inst, "/api/v1/host/info", None);
+    assert_eq!(code, 401, "no token");
+    let (code, _) = api_get(
+        &inst,
+        "/api/v1/host/info",
+        Some("wrong-token-wrong-token-wrong"),
+    );
+    assert_eq!(code, 401, "wrong token");
+
+    let (code, body) = api_get(&inst, "/api/v1/host/info", Some(&token));
+    assert_eq!(code, 200, "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["mgmt_ip"], "127.0.0.1");
+    assert!(info["engine"]["version"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty()));
+
+    let (code, body) = api_get(&inst, "/api/v1/host/containers", Some(&token));
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains(&inst.name),
+        "the appliance lists itself: {body}"
+    );
+
+    let (code, body) = api_get(&inst, "/api/v1/host/stats", Some(&token));
+    assert_eq!(code, 200, "{body}");
+
+    let (code, _) = api_get(&inst, "/v1.41/containers/json", Some(&token));
+    assert_eq!(code, 404, "no raw engine passthrough");
+}
+
+#[test]
+fn missing_engine_socket_says_how_to_start_it() {
+    let inst = Instance::new();
+    let out = run(inst.up(&["--engine-socket", "/nonexistent/podman.sock"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("podman system service"), "{err}");
+    assert!(err.contains("/nonexistent/podman.sock"), "{err}");
+}
+
+#[test]
+fn health_port_in_use_fails_fast_with_the_agents_reason() {
+    let mut inst = Instance::new();
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    inst.health_port = squatter.local_addr().unwrap().port();
+    let out = run(inst.up(&["--timeout", "60s"]));
+    drop(squatter);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    // Not the timeout: the container's exit is noticed at once.
+    assert!(err.contains("exited while starting"), "{err}");
+    assert!(err.contains("COOLD_HEALTH_BIND"), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn unreadable_pki_is_a_clear_error() {
+    let inst = Instance::new();
+    std::fs::create_dir_all(inst.config_dir().join("ca.crt")).unwrap();
+    std::fs::write(inst.config_dir().join("ca.key"), "x").unwrap();
+    let out = run(inst.up(&[]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ca.crt") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn down_of_an_absent_appliance_succeeds_and_says_so() {
+    let inst = Instance::new();
+    let out = run(inst.cmd(&["cp", "down"]));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("was not present"));
+}
+
+/// Spawns a command and collects its output on a thread.
+trait SpawnOutput {
+    fn spawn_output(self) -> std::thread::JoinHandle<std::process::Output>;
+}
+
+impl SpawnOutput for Command {
+    fn spawn_output(mut self) -> std::thread::JoinHandle<std::process::Output> {
+        std::thread::spawn(move || self.output().expect("spawn"))
+    }
+}
