@@ -1,0 +1,193 @@
+//! Test support for coold's integration tests: start the real `coold`
+//! binary on loopback with ports, token and paths of its own, talk HTTP to
+//! it, and stop it. Shared by every test file (`mod support;`).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-token-0123456789abcdef0123456789abcdef";
+
+/// A loopback port never handed out twice in this process.
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// A running coold with its own ports and files.
+pub struct Coold {
+    pub child: Child,
+    pub api: SocketAddr,
+    pub health: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Coold {
+    /// Starts coold with the REST API on loopback (no TLS) and waits until
+    /// `/healthz` is 200. `env` adds or overrides variables.
+    pub fn start(env: &[(&str, &str)]) -> Coold {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("api-token");
+        std::fs::write(&token_file, TOKEN).expect("token file");
+        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coold"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
+            .env("COOLD_API_BIND", api.to_string())
+            .env("COOLD_API_TOKEN_FILE", &token_file)
+            .env("COOLD_HEALTH_BIND", health.to_string())
+            .env("COOLD_RULES_PATH", dir.path().join("allow.rules"))
+            .env("COOLD_BRIDGE_RULES_PATH", dir.path().join("allow.nft"))
+            .env("COOLD_DRAIN_TIMEOUT", "3s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn coold");
+        let mut c = Coold {
+            child,
+            api,
+            health,
+            dir,
+        };
+        c.wait_healthy(Duration::from_secs(15));
+        c
+    }
+
+    fn wait_healthy(&mut self, within: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Ok((200, _)) = http(self.health, "GET", "/healthz", &[], None) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("coold exited with {status} before it was healthy:\n{err}");
+            }
+            assert!(
+                started.elapsed() < within,
+                "coold not healthy within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An authenticated request to the REST API.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        http(
+            self.api,
+            method,
+            path,
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+            body,
+        )
+        .expect("request")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal coold");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < within,
+                "coold did not exit within {within:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Coold {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection: `(status, body)`.
+/// Handles `Content-Length` and chunked bodies.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    Ok((
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        },
+    ))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
