@@ -353,7 +353,7 @@ impl FirewallStore {
         {
             self.learn_handles(idx).await?;
         }
-        let mut removals: Vec<Removal> = remove
+        let removals: Vec<Removal> = remove
             .iter()
             .filter_map(|id| idx.rules.get(id))
             .map(|e| Removal {
@@ -372,12 +372,19 @@ impl FirewallStore {
                     .read()
                     .await
                     .map_err(FirewallError::Iptables)?;
-                let before = removals.len();
-                removals.retain(|r| present.rules.contains(&r.rule));
-                if removals.len() == before {
+                // The bridge half keeps every removal: only the iptables
+                // batch loses the rules iptables no longer has.
+                let still: Vec<Removal> = removals
+                    .iter()
+                    .filter(|r| present.rules.contains(&r.rule))
+                    .cloned()
+                    .collect();
+                if still.len() == removals.len() {
                     return Err(FirewallError::Iptables(e));
                 }
-                plan = Plan::render(add, &removals);
+                let narrowed = Plan::render(add, &still);
+                plan.iptables = narrowed.iptables;
+                plan.iptables_undo = narrowed.iptables_undo;
                 if let Some(batch) = &plan.iptables {
                     self.iptables
                         .apply(batch)
