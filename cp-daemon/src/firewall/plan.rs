@@ -217,12 +217,23 @@ pub fn diff<'a>(current: impl IntoIterator<Item = &'a Rule>, desired: &[Rule]) -
 /// The iptables snapshot: restoring it with `iptables-restore --noflush`
 /// replaces the chain's content in one transaction (a chain declaration
 /// flushes that chain only, inside the same commit).
+#[cfg(test)]
 pub fn iptables_snapshot<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> String {
+    iptables_snapshot_of_specs(rules.into_iter().map(iptables_spec))
+}
+
+/// [`iptables_snapshot`] from already rendered [`iptables_spec`]s, so a
+/// mutation copies strings instead of rendering (and hashing) every rule.
+pub fn iptables_snapshot_of_specs<S: AsRef<str>>(specs: impl IntoIterator<Item = S>) -> String {
     let mut s = format!(
         "# coolify allow-list (COOLIFY-ALLOW); written by coold, restore with iptables-restore --noflush\n*{IPT_TABLE}\n:{IPT_CHAIN} - [0:0]\n"
     );
-    for r in rules {
-        s.push_str(&format!("-A {IPT_CHAIN} {}\n", iptables_spec(r)));
+    for spec in specs {
+        s.push_str("-A ");
+        s.push_str(IPT_CHAIN);
+        s.push(' ');
+        s.push_str(spec.as_ref());
+        s.push('\n');
     }
     s.push_str("COMMIT\n");
     s
@@ -230,15 +241,21 @@ pub fn iptables_snapshot<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Strin
 
 /// The nft snapshot: `nft -f` applies flush + refill as one transaction.
 /// It needs the scaffold (table and chain) to exist, as on the host.
+#[cfg(test)]
 pub fn nft_snapshot<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> String {
+    nft_snapshot_of_specs(rules.into_iter().map(nft_spec))
+}
+
+/// [`nft_snapshot`] from already rendered [`nft_spec`]s.
+pub fn nft_snapshot_of_specs<S: AsRef<str>>(specs: impl IntoIterator<Item = S>) -> String {
     let mut s = format!(
         "# coolify allow-list ({NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN}); written by coold, restore with nft -f\nflush chain {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN}\n"
     );
-    for r in rules {
-        s.push_str(&format!(
-            "add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {}\n",
-            nft_spec(r)
-        ));
+    let prefix = format!("add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} ");
+    for spec in specs {
+        s.push_str(&prefix);
+        s.push_str(spec.as_ref());
+        s.push('\n');
     }
     s
 }

@@ -42,11 +42,24 @@ impl SnapshotPaths {
         &self,
         rules: impl Iterator<Item = &'a Rule> + Clone,
     ) -> Result<(), SnapshotError> {
+        self.write_specs(
+            rules.clone().map(plan::iptables_spec),
+            rules.map(plan::nft_spec),
+        )
+    }
+
+    /// Rewrites both snapshots from rendered rule specs (what the store
+    /// keeps per rule).
+    pub fn write_specs<A: AsRef<str>, B: AsRef<str>>(
+        &self,
+        iptables: impl IntoIterator<Item = A>,
+        nft: impl IntoIterator<Item = B>,
+    ) -> Result<(), SnapshotError> {
         write_atomic(
             &self.rules,
-            plan::iptables_snapshot(rules.clone()).as_bytes(),
+            plan::iptables_snapshot_of_specs(iptables).as_bytes(),
         )?;
-        write_atomic(&self.bridge, plan::nft_snapshot(rules).as_bytes())
+        write_atomic(&self.bridge, plan::nft_snapshot_of_specs(nft).as_bytes())
     }
 
     /// Every rule either snapshot holds (duplicates removed, bad tags
