@@ -48,6 +48,8 @@ pub enum Command {
     /// The control-plane appliance on this host.
     #[command(subcommand)]
     Cp(CpCommand),
+    /// Allow rules on this host's agent (both firewall planes), over its REST API.
+    Firewall(crate::firewall::FirewallArgs),
 }
 
 #[derive(Debug, Subcommand)]

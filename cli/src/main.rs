@@ -4,6 +4,7 @@
 mod appliance;
 mod args;
 mod engine;
+mod firewall;
 mod output;
 mod pki;
 
@@ -80,6 +81,9 @@ async fn main() -> ExitCode {
                 }
                 Err(e) => fail(cli.output, &e),
             }
+        }
+        Command::Firewall(a) => {
+            firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }
         Command::Cp(CpCommand::Status(a)) => {
             match appliance::status(&a.name, &cli.engine_socket).await {

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
 use crate::config::Config;
-use crate::health::Health;
+use crate::firewall::{self, FirewallError, FirewallStore, SnapshotPaths, StoreConfig};
+use crate::health::{Health, Status};
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
 
@@ -21,6 +22,8 @@ pub struct AgentContext {
     pub engine: Engine,
     pub health: Health,
     pub metrics: Metrics,
+    /// `None` when `COOLD_FIREWALL=off`.
+    pub firewall: Option<FirewallStore>,
 }
 
 /// Why the agent could not start or had to stop.
@@ -34,6 +37,8 @@ pub enum AgentError {
     Token(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("firewall boot restore: {0}")]
+    Firewall(#[from] FirewallError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -46,12 +51,20 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let engine = Engine::connect(&config.podman_socket)?;
     let health = Health::default();
     health.register(podman::COMPONENT, true);
+    let firewall = if config.firewall_enabled {
+        health.register(firewall::COMPONENT, true);
+        Some(restore_firewall(&config, &health).await?)
+    } else {
+        tracing::info!("firewall disabled (COOLD_FIREWALL=off): no kernel writes");
+        None
+    };
     let drain = config.drain_timeout;
     let ctx = Arc::new(AgentContext {
         config,
         engine,
         health,
         metrics: Metrics::default(),
+        firewall,
     });
 
     let stop = CancellationToken::new();
@@ -116,6 +129,50 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     .await;
     tracing::info!("drained; exiting");
     outcome
+}
+
+/// Boot restore (seed 000, Persistence): snapshots and both planes are
+/// merged into the kernel before any listener serves, so the first verb
+/// already sees the restored rule set.
+async fn restore_firewall(config: &Config, health: &Health) -> Result<FirewallStore, AgentError> {
+    let cfg = StoreConfig {
+        snapshots: SnapshotPaths {
+            rules: config.rules_path.clone(),
+            bridge: config.bridge_rules_path.clone(),
+        },
+        iptables: Default::default(),
+        nft: Default::default(),
+    };
+    match FirewallStore::open(cfg).await {
+        Ok((store, report)) => {
+            tracing::info!(
+                rules = report.rules,
+                restored_iptables = report.restored_iptables,
+                restored_nft = report.restored_nft,
+                created_chain = report.created_chain,
+                bridge = ?report.bridge,
+                "firewall restored"
+            );
+            health.set(
+                firewall::COMPONENT,
+                Status::Healthy,
+                format!(
+                    "{} rules; bridge plane {}",
+                    report.rules,
+                    match report.bridge {
+                        firewall::BridgeMode::Enforcing => "enforcing",
+                        firewall::BridgeMode::Permissive =>
+                            "permissive (no coolify_bridge scaffold)",
+                    }
+                ),
+            );
+            Ok(store)
+        }
+        Err(e) => {
+            health.set(firewall::COMPONENT, Status::Unhealthy, e.to_string());
+            Err(e.into())
+        }
+    }
 }
 
 /// Waits for SIGTERM/SIGINT (clean stop) or for any task to end (fail-fast:

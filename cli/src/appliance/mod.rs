@@ -260,6 +260,18 @@ pub struct StatusReport {
     pub health_error: Option<String>,
 }
 
+/// The agent REST address the running appliance advertises (its
+/// `coolify.cp.api` label); `None` when there is no engine, no appliance,
+/// or it is not running. Observes only.
+pub async fn api_addr(name: &str, engine_spec: &str) -> Option<String> {
+    let engine = Engine::connect(engine_spec).await.ok()?;
+    let c = container::inspect(&engine, name).await.ok()??;
+    if !c.state.running {
+        return None;
+    }
+    c.label(labels::API_ADDR).map(str::to_string)
+}
+
 /// Observes only: never creates or starts anything.
 pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, ApplianceError> {
     let engine = Engine::connect(engine_spec).await?;

@@ -3,11 +3,15 @@
 
 use bytes::Bytes;
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ApiError;
 use super::verbs::Verb;
 use crate::agent::AgentContext;
+use crate::firewall::{
+    self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
+};
 use crate::host;
 
 /// A successful answer: status and JSON body.
@@ -19,11 +23,20 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(body: impl Serialize) -> Result<Reply, ApiError> {
+        Reply::with_status(StatusCode::OK, body)
+    }
+
+    pub fn with_status(status: StatusCode, body: impl Serialize) -> Result<Reply, ApiError> {
         let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(Reply {
-            status: StatusCode::OK,
-            body,
-        })
+        Ok(Reply { status, body })
+    }
+
+    /// 204: transports send no body.
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: serde_json::Value::Null,
+        }
     }
 }
 
@@ -40,5 +53,83 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
         Verb::HostInfo => Reply::ok(host::info(ctx).await?),
         Verb::HostContainers => Reply::ok(host::containers(&ctx.engine).await?),
         Verb::HostStats => Reply::ok(host::stats(&ctx.engine).await?),
+        Verb::FirewallAllow => {
+            let rule = json::<RuleRequest>(&req.body)?
+                .validate()
+                .map_err(firewall::FirewallError::from)?;
+            let (view, created) = store(ctx)?.allow(rule).await?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Reply::with_status(status, view)
+        }
+        Verb::FirewallList => {
+            let namespace = namespace_query(req.query.as_deref())?;
+            let rules = store(ctx)?.list(namespace.as_deref()).await;
+            Reply::ok(RuleList { rules })
+        }
+        Verb::FirewallDelete { id } => {
+            let id = RuleId::parse("id", &id).map_err(firewall::FirewallError::from)?;
+            // 204 whether it existed or not: a reconciling caller may retry.
+            store(ctx)?.delete(&id).await?;
+            Ok(Reply::no_content())
+        }
+        Verb::FirewallBulk => {
+            let body = json::<BulkRequest>(&req.body)?;
+            let rules =
+                firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
+            Reply::ok(store(ctx)?.bulk(rules).await?)
+        }
+        Verb::FirewallReconcile => {
+            let body = json::<ReconcileRequest>(&req.body)?;
+            let namespace = body
+                .namespace
+                .as_deref()
+                .map(firewall::validate_namespace)
+                .transpose()
+                .map_err(firewall::FirewallError::from)?;
+            let rules =
+                firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
+            Reply::ok(store(ctx)?.reconcile(namespace.as_deref(), rules).await?)
+        }
     }
+}
+
+fn store(ctx: &AgentContext) -> Result<&FirewallStore, ApiError> {
+    ctx.firewall.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("the firewall is disabled on this agent (COOLD_FIREWALL=off)".into())
+    })
+}
+
+/// Decodes a JSON body; errors name `body` and carry serde's reason (which
+/// names an unknown or mistyped field).
+fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        field: "body".into(),
+        message: format!("body: {e}"),
+    })
+}
+
+/// `namespace=<ns>` is the only query this verb takes.
+fn namespace_query(query: Option<&str>) -> Result<Option<String>, ApiError> {
+    let mut namespace = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("namespace", v)) => {
+                namespace =
+                    Some(firewall::validate_namespace(v).map_err(firewall::FirewallError::from)?)
+            }
+            _ => {
+                return Err(ApiError::BadRequest {
+                    field: "query".into(),
+                    message: format!(
+                        "query: unknown parameter {pair:?}; only namespace= is accepted"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(namespace)
 }

@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::verbs::RouteError;
+use crate::firewall::{FirewallError, RuleError};
 use crate::podman::EngineError;
 
 /// An error a verb returns to its caller.
@@ -20,6 +21,23 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A kernel write failed; the message carries every plane's outcome.
+    #[error("firewall: {0}")]
+    Firewall(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<FirewallError> for ApiError {
+    fn from(e: FirewallError) -> Self {
+        match e {
+            FirewallError::Invalid(RuleError { field, message }) => ApiError::BadRequest {
+                message: format!("{field}: {message}"),
+                field,
+            },
+            other => ApiError::Firewall(other.to_string()),
+        }
+    }
 }
 
 /// The JSON body of every error answer: `{error, field?}`.
@@ -38,7 +56,8 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Firewall(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

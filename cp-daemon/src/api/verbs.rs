@@ -19,6 +19,17 @@ pub enum Verb {
     HostContainers,
     /// `GET /api/v1/host/stats`
     HostStats,
+    /// `POST /api/v1/firewall/allow`
+    FirewallAllow,
+    /// `GET /api/v1/firewall/allow[?namespace=]`
+    FirewallList,
+    /// `DELETE /api/v1/firewall/allow/{id}` (the id is validated by the
+    /// handler, so a bad one is a 400 naming `id`, not a 404)
+    FirewallDelete { id: String },
+    /// `POST /api/v1/firewall/allow/bulk`
+    FirewallBulk,
+    /// `POST /api/v1/firewall/reconcile`
+    FirewallReconcile,
 }
 
 /// Why a request matched no verb.
@@ -41,6 +52,11 @@ impl Verb {
             Verb::HostInfo => "host.info",
             Verb::HostContainers => "host.containers",
             Verb::HostStats => "host.stats",
+            Verb::FirewallAllow => "firewall.allow",
+            Verb::FirewallList => "firewall.list",
+            Verb::FirewallDelete { .. } => "firewall.delete",
+            Verb::FirewallBulk => "firewall.bulk",
+            Verb::FirewallReconcile => "firewall.reconcile",
         }
     }
 
@@ -70,6 +86,20 @@ impl Verb {
             ["host", "info"] => only(Method::GET, Verb::HostInfo),
             ["host", "containers"] => only(Method::GET, Verb::HostContainers),
             ["host", "stats"] => only(Method::GET, Verb::HostStats),
+            ["firewall", "allow"] => match *method {
+                Method::GET => Ok(Verb::FirewallList),
+                Method::POST => Ok(Verb::FirewallAllow),
+                _ => Err(RouteError::MethodNotAllowed {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    allowed: "GET, POST",
+                }),
+            },
+            ["firewall", "allow", "bulk"] if *method == Method::POST => Ok(Verb::FirewallBulk),
+            ["firewall", "allow", id] if !id.is_empty() => {
+                only(Method::DELETE, Verb::FirewallDelete { id: id.to_string() })
+            }
+            ["firewall", "reconcile"] => only(Method::POST, Verb::FirewallReconcile),
             _ => Err(not_found()),
         }
     }
@@ -124,6 +154,48 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn firewall_verbs_route() {
+        let r = |m: Method, p: &str| Verb::route(&m, p);
+        assert_eq!(
+            r(Method::POST, "/api/v1/firewall/allow"),
+            Ok(Verb::FirewallAllow)
+        );
+        assert_eq!(
+            r(Method::GET, "/api/v1/firewall/allow"),
+            Ok(Verb::FirewallList)
+        );
+        assert_eq!(
+            r(Method::DELETE, "/api/v1/firewall/allow/0123456789ab"),
+            Ok(Verb::FirewallDelete {
+                id: "0123456789ab".into()
+            })
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v1/firewall/allow/bulk"),
+            Ok(Verb::FirewallBulk)
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v1/firewall/reconcile"),
+            Ok(Verb::FirewallReconcile)
+        );
+        assert!(matches!(
+            r(Method::PUT, "/api/v1/firewall/allow"),
+            Err(RouteError::MethodNotAllowed {
+                allowed: "GET, POST",
+                ..
+            })
+        ));
+        assert!(matches!(
+            r(Method::GET, "/api/v1/firewall/reconcile"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(
+            r(Method::DELETE, "/api/v1/firewall/allow/a/b"),
+            Err(RouteError::NotFound { .. })
+        ));
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Config {
     pub rules_path: PathBuf,
     /// `COOLD_BRIDGE_RULES_PATH`: nft snapshot.
     pub bridge_rules_path: PathBuf,
+    /// `COOLD_FIREWALL`: run the firewall writer (default on). Off only
+    /// for agents that must not touch the kernel, such as process-life tests
+    /// in the host's own network namespace.
+    pub firewall_enabled: bool,
     /// `COOLD_RECONCILE_INTERVAL`: discovery reconcile cadence.
     pub reconcile_interval: Duration,
     /// `COOLD_DNS_ZONE`.
@@ -159,6 +163,10 @@ impl Config {
                 "COOLD_BRIDGE_RULES_PATH",
                 &or("COOLD_BRIDGE_RULES_PATH", defaults::BRIDGE_RULES_PATH),
             )?,
+            firewall_enabled: get("COOLD_FIREWALL")
+                .map(|v| parse::flag("COOLD_FIREWALL", &v))
+                .transpose()?
+                .unwrap_or(true),
             reconcile_interval: parse::duration(
                 "COOLD_RECONCILE_INTERVAL",
                 &or("COOLD_RECONCILE_INTERVAL", defaults::RECONCILE_INTERVAL),

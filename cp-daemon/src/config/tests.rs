@@ -124,3 +124,17 @@ fn empty_values_count_as_unset() {
     let c = config(&[MGMT, ("COOLD_DNS_ZONE", "  ")]).expect("valid");
     assert_eq!(c.dns_zone, "coolify.internal");
 }
+
+#[test]
+fn firewall_is_on_unless_switched_off() {
+    assert!(config(&[MGMT]).unwrap().firewall_enabled);
+    assert!(
+        !config(&[MGMT, ("COOLD_FIREWALL", "off")])
+            .unwrap()
+            .firewall_enabled
+    );
+    assert_eq!(
+        rejected_var(&[MGMT, ("COOLD_FIREWALL", "maybe")]),
+        "COOLD_FIREWALL"
+    );
+}

@@ -55,6 +55,9 @@ impl Coold {
             .env("COOLD_RULES_PATH", dir.path().join("allow.rules"))
             .env("COOLD_BRIDGE_RULES_PATH", dir.path().join("allow.nft"))
             .env("COOLD_DRAIN_TIMEOUT", "3s")
+            // Never write the host's own chains: tests that want the
+            // firewall run inside a private netns and pass COOLD_FIREWALL=on.
+            .env("COOLD_FIREWALL", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -190,4 +193,133 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Set in the child that runs a test body inside a private network
+/// namespace; holds the parent's netns so the child can prove it left it.
+const NETNS_MARKER: &str = "COOLD_TEST_PARENT_NETNS";
+
+fn own_netns() -> String {
+    std::fs::read_link("/proc/self/ns/net")
+        .map(|p| p.display().to_string())
+        .expect("read /proc/self/ns/net")
+}
+
+/// Runs the calling test in a fresh private network namespace, so real
+/// iptables/nft can be used without touching the host's chains.
+///
+/// Usage, first line of a test: `if !in_private_netns("test_name") { return; }`.
+/// In the parent it re-executes this test binary (`<name> --exact`) under
+/// `unshare --net`, asserts the child passed, and returns `false`. In the
+/// child it checks the netns differs from the parent's, brings `lo` up and
+/// returns `true`. The namespace dies with the child, even on failure.
+pub fn in_private_netns(test: &str) -> bool {
+    if let Ok(parent) = std::env::var(NETNS_MARKER) {
+        assert_ne!(
+            own_netns(),
+            parent,
+            "refusing to run: still in the parent's network namespace"
+        );
+        run_ok("ip", &["link", "set", "lo", "up"]);
+        return true;
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let out = Command::new("unshare")
+        .arg("--net")
+        .arg("--")
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(NETNS_MARKER, own_netns())
+        .output()
+        .expect("run unshare (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} failed in its private network namespace ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    false
+}
+
+/// Runs a command and returns stdout; panics with stderr on failure.
+pub fn run_ok(bin: &str, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"));
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Feeds `script` to `nft -f -`.
+pub fn nft_script(script: &str) {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write nft script");
+    let out = child.wait_with_output().expect("wait nft");
+    assert!(
+        out.status.success(),
+        "nft -f failed: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Creates the bridge scaffold the host installer would: table
+/// `bridge coolify_bridge` with base chain `coolify_allow`.
+pub fn bridge_scaffold() {
+    nft_script(
+        "add table bridge coolify_bridge\nadd chain bridge coolify_bridge coolify_allow { type filter hook forward priority 0; policy accept; }\n",
+    );
+}
+
+/// `iptables-save -t filter` lines of `COOLIFY-ALLOW` rules.
+pub fn iptables_rules() -> Vec<String> {
+    run_ok("iptables-save", &["-t", "filter"])
+        .lines()
+        .filter(|l| l.starts_with("-A COOLIFY-ALLOW "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Comments of the rules in `bridge coolify_bridge coolify_allow`, read
+/// with `nft -j list`; `None` when the chain does not exist.
+pub fn nft_comments() -> Option<Vec<String>> {
+    let out = Command::new("nft")
+        .args([
+            "-j",
+            "list",
+            "chain",
+            "bridge",
+            "coolify_bridge",
+            "coolify_allow",
+        ])
+        .output()
+        .expect("run nft");
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("nft json");
+    Some(
+        v["nftables"]
+            .as_array()
+            .expect("nftables array")
+            .iter()
+            .filter_map(|i| i.get("rule"))
+            .map(|r| r["comment"].as_str().unwrap_or("").to_string())
+            .collect(),
+    )
 }
