@@ -32,12 +32,41 @@ pub enum RawError {
     Json { path: String, reason: String },
 }
 
-/// `GET {path}` (path below the version prefix); 404 is `Ok(None)`.
+/// `GET {path}` (path below the Docker-compatible version prefix); 404 is
+/// `Ok(None)`.
 pub async fn get_json<T: serde::de::DeserializeOwned>(
     socket: &Path,
     path: &str,
 ) -> Result<Option<T>, RawError> {
-    let full = format!("/{API_VERSION}{path}");
+    get_json_at(socket, &format!("/{API_VERSION}{path}")).await
+}
+
+/// `GET {full}` with the full path (libpod's own endpoints live outside the
+/// compat prefix); 404 is `Ok(None)`.
+pub async fn get_json_at<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    full: &str,
+) -> Result<Option<T>, RawError> {
+    let resp = open_get(socket, full).await?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| RawError::Http {
+            path: full.to_string(),
+            reason: e.to_string(),
+        })?
+        .to_bytes();
+    decode(full, status, &body)
+}
+
+/// Sends a `GET` and returns the response with its body unread, for
+/// streams such as `/events`.
+pub async fn open_get(
+    socket: &Path,
+    full: &str,
+) -> Result<http::Response<hyper::body::Incoming>, RawError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| RawError::Connect {
@@ -45,47 +74,44 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
             reason: e.to_string(),
         })?;
     let http = |reason: String| RawError::Http {
-        path: full.clone(),
+        path: full.to_string(),
         reason,
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| http(e.to_string()))?;
     tokio::spawn(conn);
-    let req = http::Request::get(&full)
+    let req = http::Request::get(full)
         .header(http::header::HOST, "engine")
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| http(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| http(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| http(e.to_string()))?
-        .to_bytes();
+    sender.send_request(req).await.map_err(|e| http(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    full: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<Option<T>, RawError> {
     match status {
-        200 => serde_json::from_slice(&body)
+        200 => serde_json::from_slice(body)
             .map(Some)
             .map_err(|e| RawError::Json {
-                path: full,
+                path: full.to_string(),
                 reason: e.to_string(),
             }),
         404 => Ok(None),
         _ => Err(RawError::Status {
-            path: full,
+            path: full.to_string(),
             status,
-            message: serde_json::from_slice::<serde_json::Value>(&body)
+            message: serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
                 .and_then(|v| {
                     v.get("message")
                         .and_then(|m| m.as_str())
                         .map(str::to_string)
                 })
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
         }),
     }
 }
@@ -117,6 +143,32 @@ pub struct StateView {
 pub struct ConfigView {
     pub image: String,
     pub labels: Option<HashMap<String, String>>,
+    pub healthcheck: Option<HealthcheckView>,
+}
+
+/// `Config.Healthcheck`; durations in nanoseconds, 0 = engine default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthcheckView {
+    pub test: Option<Vec<String>>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub retries: i64,
+    pub start_period: i64,
+}
+
+/// `NetworkSettings.Networks[name]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkView {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkSettingsView {
+    pub networks: Option<HashMap<String, NetworkView>>,
 }
 
 impl ContainerView {
@@ -141,6 +193,7 @@ pub struct ContainerSummaryView {
     pub status: String,
     pub created: i64,
     pub labels: Option<HashMap<String, String>>,
+    pub network_settings: Option<NetworkSettingsView>,
 }
 
 /// Inspects a container by id or name; `None` when absent.
