@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
+    ListImagesOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
-use futures_util::StreamExt;
+use coold::podman::raw;
 
 use super::embedded::{EmbeddedCoold, CONTAINERFILE};
 use super::labels;
@@ -63,52 +63,171 @@ pub async fn ensure(
     Ok((id, action))
 }
 
-fn context_tar(coold: &EmbeddedCoold) -> Result<Vec<u8>, ApplianceError> {
+/// How the embedded Containerfile becomes an import: `FROM scratch`, then
+/// one `COPY coold <target>`, then instructions the engine's import applies
+/// as `changes`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImportSpec {
+    pub coold_target: String,
+    pub changes: Vec<String>,
+}
+
+/// Instructions an import can apply (Docker's `changes` list, plus
+/// STOPSIGNAL which Podman honours).
+const IMPORTABLE: [&str; 9] = [
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// Reads the appliance Containerfile. Anything an import cannot express
+/// (RUN, another base, other files) is an error, so the file and the
+/// image can never silently differ.
+pub fn import_spec(containerfile: &str) -> Result<ImportSpec, String> {
+    let mut lines = containerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    if !lines
+        .next()
+        .is_some_and(|l| l.eq_ignore_ascii_case("FROM scratch"))
+    {
+        return Err("the appliance Containerfile must start with FROM scratch".into());
+    }
+    let mut coold_target = None;
+    let mut changes = Vec::new();
+    for line in lines {
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let word = word.to_ascii_uppercase();
+        match word.as_str() {
+            "COPY" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["coold", target] if coold_target.is_none() => {
+                    coold_target = Some(target.to_string())
+                }
+                _ => {
+                    return Err(format!(
+                        "unsupported COPY {rest:?}: only `COPY coold <path>` once"
+                    ))
+                }
+            },
+            w if IMPORTABLE.contains(&w) => changes.push(format!("{word} {}", rest.trim())),
+            _ => {
+                return Err(format!(
+                    "unsupported instruction {word} in the appliance Containerfile"
+                ))
+            }
+        }
+    }
+    let coold_target =
+        coold_target.ok_or("the appliance Containerfile has no `COPY coold <path>`")?;
+    Ok(ImportSpec {
+        coold_target: coold_target.trim_start_matches('/').to_string(),
+        changes,
+    })
+}
+
+/// File in the image naming the image reference it was made for.
+const IMAGE_REF_FILE: &str = ".coolify-image";
+
+/// A root filesystem holding coold at its target path and the image
+/// reference. The reference makes each instance's layer its own: Podman 4.3
+/// deduplicates identical layers, and removing one instance's image while
+/// another imports the same layer fails that import ("layer not known").
+fn rootfs_tar(
+    spec: &ImportSpec,
+    coold: &EmbeddedCoold,
+    image: &str,
+) -> Result<Vec<u8>, ApplianceError> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8], mode: u32| {
+    let mut add = |path: &str, data: &[u8], mode: u32| {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, name, data)
+        tar.append_data(&mut header, path, data)
     };
-    add("Containerfile", CONTAINERFILE.as_bytes(), 0o644)
-        .and_then(|_| add("coold", coold.bytes, 0o755))
-        .map_err(|e| ApplianceError::Build(format!("packing the build context: {e}")))?;
-    tar.into_inner()
-        .map_err(|e| ApplianceError::Build(format!("packing the build context: {e}")))
+    add(&spec.coold_target, coold.bytes, 0o755)
+        .and_then(|_| add(IMAGE_REF_FILE, image.as_bytes(), 0o644))
+        .and_then(|_| tar.into_inner())
+        .map_err(|e| ApplianceError::Build(format!("packing the root filesystem: {e}")))
 }
 
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Imports the image (one layer, no parent, no intermediate images: nothing
+/// another build or prune can share or remove from under it), then tags it.
+///
+/// An import rather than a build because Podman 4.3 builds leave parent
+/// images that a concurrent prune removes while another inspect reads them
+/// ("image not known"), and an import is faster. The raw call is needed
+/// because Podman wants one `changes` parameter per instruction, which
+/// bollard joins into one.
 async fn build(engine: &Engine, image: &str, coold: &EmbeddedCoold) -> Result<(), ApplianceError> {
-    let context = context_tar(coold)?;
-    let labels: HashMap<&str, &str> = HashMap::from([
+    let spec = import_spec(CONTAINERFILE).map_err(ApplianceError::Build)?;
+    let mut changes = spec.changes.clone();
+    for (k, v) in [
         (labels::COMPONENT, labels::COMPONENT_CP),
         (labels::COOLD_SHA256, coold.sha256),
         (labels::IMAGE_REPO, repo_of(image)),
         (labels::VERSION, env!("CARGO_PKG_VERSION")),
-    ]);
-    let options = BuildImageOptionsBuilder::new()
-        .dockerfile("Containerfile")
-        .t(image)
-        .labels(&labels)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut stream =
-        engine
-            .docker
-            .build_image(options, None, Some(bollard::body_full(context.into())));
-    let mut log = String::new();
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| ApplianceError::Build(format!("{e}\n{log}")))?;
-        if let Some(err) = info.error_detail.and_then(|d| d.message) {
-            return Err(ApplianceError::Build(format!("{err}\n{log}")));
+    ] {
+        changes.push(format!("LABEL {k}=\"{v}\""));
+    }
+    let mut query = String::from("fromSrc=-");
+    for c in &changes {
+        query.push_str("&changes=");
+        query.push_str(&query_escape(c));
+    }
+    let path = raw::compat_path(&format!("/images/create?{query}"));
+    let body = rootfs_tar(&spec, coold, image)?;
+    let (status, answer) =
+        raw::post(&engine.socket, &path, "application/x-tar", body.into()).await?;
+    let text = String::from_utf8_lossy(&answer);
+    if status != 200 {
+        return Err(ApplianceError::Build(format!(
+            "import answered {status}: {text}"
+        )));
+    }
+    // The answer is a JSON progress stream; the last object carries the id
+    // or an error.
+    let mut id = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| ApplianceError::Build(format!("import answered {line:?}: {e}")))?;
+        if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
+            return Err(ApplianceError::Build(err.to_string()));
         }
-        if let Some(s) = info.stream {
-            log.push_str(&s);
+        if let Some(i) = v.get("id").and_then(|i| i.as_str()) {
+            id = Some(i.to_string());
         }
     }
+    let id =
+        id.ok_or_else(|| ApplianceError::Build(format!("import answered no image id: {text}")))?;
+    let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+    engine
+        .docker
+        .tag_image(
+            &id,
+            Some(TagImageOptionsBuilder::new().repo(repo).tag(tag).build()),
+        )
+        .await?;
     Ok(())
 }
 
@@ -159,6 +278,25 @@ pub async fn remove_all(engine: &Engine, image: &str) -> Result<Vec<String>, App
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_containerfile_is_importable() {
+        let spec = import_spec(CONTAINERFILE).unwrap();
+        assert_eq!(spec.coold_target, "coold");
+        assert!(
+            spec.changes
+                .contains(&"ENTRYPOINT [\"/coold\"]".to_string()),
+            "{spec:?}"
+        );
+    }
+
+    #[test]
+    fn instructions_an_import_cannot_apply_are_refused() {
+        assert!(import_spec("FROM alpine\nCOPY coold /coold").is_err());
+        assert!(import_spec("FROM scratch\nCOPY coold /coold\nRUN true").is_err());
+        assert!(import_spec("FROM scratch\nCOPY other /x").is_err());
+        assert!(import_spec("FROM scratch\nUSER 0").is_err());
+    }
 
     #[test]
     fn repo_strips_only_the_tag() {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
@@ -32,13 +32,18 @@ pub enum RawError {
     Json { path: String, reason: String },
 }
 
+/// The full path of a Docker-compatible endpoint.
+pub fn compat_path(path: &str) -> String {
+    format!("/{API_VERSION}{path}")
+}
+
 /// `GET {path}` (path below the Docker-compatible version prefix); 404 is
 /// `Ok(None)`.
 pub async fn get_json<T: serde::de::DeserializeOwned>(
     socket: &Path,
     path: &str,
 ) -> Result<Option<T>, RawError> {
-    get_json_at(socket, &format!("/{API_VERSION}{path}")).await
+    get_json_at(socket, &compat_path(path)).await
 }
 
 /// `GET {full}` with the full path (libpod's own endpoints live outside the
@@ -67,6 +72,36 @@ pub async fn open_get(
     socket: &Path,
     full: &str,
 ) -> Result<http::Response<hyper::body::Incoming>, RawError> {
+    open(socket, http::Method::GET, full, None).await
+}
+
+/// `POST {full}` with a body of `content_type`; returns status and body.
+pub async fn post(
+    socket: &Path,
+    full: &str,
+    content_type: &str,
+    body: bytes::Bytes,
+) -> Result<(u16, bytes::Bytes), RawError> {
+    let resp = open(socket, http::Method::POST, full, Some((content_type, body))).await?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| RawError::Http {
+            path: full.to_string(),
+            reason: e.to_string(),
+        })?
+        .to_bytes();
+    Ok((status, body))
+}
+
+async fn open(
+    socket: &Path,
+    method: http::Method,
+    full: &str,
+    body: Option<(&str, bytes::Bytes)>,
+) -> Result<http::Response<hyper::body::Incoming>, RawError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| RawError::Connect {
@@ -81,11 +116,20 @@ pub async fn open_get(
         .await
         .map_err(|e| http(e.to_string()))?;
     tokio::spawn(conn);
-    let req = http::Request::get(full)
-        .header(http::header::HOST, "engine")
-        .body(Empty::<bytes::Bytes>::new())
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(full)
+        .header(http::header::HOST, "engine");
+    if let Some((content_type, _)) = &body {
+        req = req.header(http::header::CONTENT_TYPE, *content_type);
+    }
+    let req = req
+        .body(Full::new(body.map(|(_, b)| b).unwrap_or_default()))
         .map_err(|e| http(e.to_string()))?;
-    sender.send_request(req).await.map_err(|e| http(e.to_string()))
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| http(e.to_string()))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
