@@ -9,7 +9,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
+use crate::discovery::{
+    self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
+};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
@@ -21,6 +24,7 @@ pub struct AgentContext {
     pub engine: Engine,
     pub health: Health,
     pub metrics: Metrics,
+    pub discovery: DiscoveryHandle,
 }
 
 /// Why the agent could not start or had to stop.
@@ -34,6 +38,8 @@ pub enum AgentError {
     Token(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("COOLD_DATA_DIR: {0}")]
+    Store(StoreError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -47,11 +53,27 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let health = Health::default();
     health.register(podman::COMPONENT, true);
     let drain = config.drain_timeout;
+    let store: Arc<dyn EndpointStore> = match config.endpoint_store {
+        StoreKind::Sqlite => Arc::new(
+            SqliteStore::open(&config.data_dir.join("endpoints.db")).map_err(AgentError::Store)?,
+        ),
+        StoreKind::Corrosion(addr) => Arc::new(CorrosionStore::new(addr)),
+    };
+    let (sync, discovery) = discovery::Sync::new(
+        engine.clone(),
+        store,
+        config.host_mgmt_ip.to_string(),
+        config.namespaces.clone(),
+        config.reconcile_interval,
+        health.clone(),
+        config.agent_healthchecks,
+    );
     let ctx = Arc::new(AgentContext {
         config,
         engine,
         health,
         metrics: Metrics::default(),
+        discovery,
     });
 
     let stop = CancellationToken::new();
@@ -87,6 +109,13 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         tasks.spawn(async move {
             podman::watch(engine, health, ENGINE_PROBE_INTERVAL, stop).await;
             "podman-watch"
+        });
+    }
+    {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            sync.run(stop).await;
+            "discovery-sync"
         });
     }
     {

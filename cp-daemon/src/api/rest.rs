@@ -66,6 +66,7 @@ async fn handle(
     tracing::info!(verb = name, %method, path = uri.path(), status = status.as_u16(),
         duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
     match result {
+        Ok(reply) if reply.status == StatusCode::NO_CONTENT => reply.status.into_response(),
         Ok(reply) => (reply.status, Json(reply.body)).into_response(),
         Err(e) => error_response(&e),
     }

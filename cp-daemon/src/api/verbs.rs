@@ -19,6 +19,15 @@ pub enum Verb {
     HostContainers,
     /// `GET /api/v1/host/stats`
     HostStats,
+    /// `POST /api/v1/services/register`
+    ServicesRegister,
+    /// `GET /api/v1/services/{id}/endpoints`
+    ServiceEndpoints { service_id: String },
+    /// `DELETE /api/v1/services/{id}/endpoints/{container_id}`
+    ServiceEndpointDelete {
+        service_id: String,
+        container_id: String,
+    },
 }
 
 /// Why a request matched no verb.
@@ -41,6 +50,9 @@ impl Verb {
             Verb::HostInfo => "host.info",
             Verb::HostContainers => "host.containers",
             Verb::HostStats => "host.stats",
+            Verb::ServicesRegister => "services.register",
+            Verb::ServiceEndpoints { .. } => "services.endpoints",
+            Verb::ServiceEndpointDelete { .. } => "services.endpoint.delete",
         }
     }
 
@@ -70,6 +82,20 @@ impl Verb {
             ["host", "info"] => only(Method::GET, Verb::HostInfo),
             ["host", "containers"] => only(Method::GET, Verb::HostContainers),
             ["host", "stats"] => only(Method::GET, Verb::HostStats),
+            ["services", "register"] => only(Method::POST, Verb::ServicesRegister),
+            ["services", id, "endpoints"] => only(
+                Method::GET,
+                Verb::ServiceEndpoints {
+                    service_id: id.to_string(),
+                },
+            ),
+            ["services", id, "endpoints", cid] => only(
+                Method::DELETE,
+                Verb::ServiceEndpointDelete {
+                    service_id: id.to_string(),
+                    container_id: cid.to_string(),
+                },
+            ),
             _ => Err(not_found()),
         }
     }
@@ -102,6 +128,27 @@ mod tests {
         assert_eq!(
             Verb::route(&Method::GET, "/api/v1/host/stats/"),
             Ok(Verb::HostStats)
+        );
+    }
+
+    #[test]
+    fn service_verbs_route_with_their_parameters() {
+        assert_eq!(
+            Verb::route(&Method::POST, "/api/v1/services/register"),
+            Ok(Verb::ServicesRegister)
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/services/web/endpoints"),
+            Ok(Verb::ServiceEndpoints {
+                service_id: "web".into()
+            })
+        );
+        assert_eq!(
+            Verb::route(&Method::DELETE, "/api/v1/services/web/endpoints/abc123"),
+            Ok(Verb::ServiceEndpointDelete {
+                service_id: "web".into(),
+                container_id: "abc123".into()
+            })
         );
     }
 

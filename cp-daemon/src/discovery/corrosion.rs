@@ -68,7 +68,11 @@ impl CorrosionStore {
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await
-            .map_err(|_| StoreError::Unavailable(format!("corrosion at {addr}: no answer within {REQUEST_TIMEOUT:?}")))?
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "corrosion at {addr}: no answer within {REQUEST_TIMEOUT:?}"
+                ))
+            })?
     }
 
     async fn transact(&self, stmts: &[Statement]) -> Result<(), StoreError> {
@@ -77,9 +81,9 @@ impl CorrosionStore {
         match status {
             200 => Ok(()),
             503 => Err(StoreError::Unavailable("corrosion shed load (503)".into())),
-            _ => Err(StoreError::Rejected(first_error(&body).unwrap_or_else(|| {
-                format!("HTTP {status}: {}", String::from_utf8_lossy(&body))
-            }))),
+            _ => Err(StoreError::Rejected(first_error(&body).unwrap_or_else(
+                || format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+            ))),
         }
     }
 }
@@ -100,9 +104,16 @@ fn first_error(body: &[u8]) -> Option<String> {
 pub fn parse_query_stream(body: &[u8]) -> Result<Vec<Vec<Value>>, StoreError> {
     let mut rows = Vec::new();
     let mut finished = false;
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
-        let event: Value = serde_json::from_slice(line)
-            .map_err(|e| StoreError::Protocol(format!("bad NDJSON line ({e}): {}", String::from_utf8_lossy(line))))?;
+    for line in body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
+        let event: Value = serde_json::from_slice(line).map_err(|e| {
+            StoreError::Protocol(format!(
+                "bad NDJSON line ({e}): {}",
+                String::from_utf8_lossy(line)
+            ))
+        })?;
         if let Some(row) = event.get("row") {
             let values = row
                 .get(1)
@@ -110,15 +121,23 @@ pub fn parse_query_stream(body: &[u8]) -> Result<Vec<Vec<Value>>, StoreError> {
                 .ok_or_else(|| StoreError::Protocol(format!("row without values: {row}")))?;
             rows.push(values.clone());
         } else if let Some(e) = event.get("error") {
-            return Err(StoreError::Rejected(e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())));
+            return Err(StoreError::Rejected(
+                e.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string()),
+            ));
         } else if event.get("eoq").is_some() {
             finished = true;
         } else if event.get("columns").is_none() {
-            return Err(StoreError::Protocol(format!("unknown query event: {event}")));
+            return Err(StoreError::Protocol(format!(
+                "unknown query event: {event}"
+            )));
         }
     }
     if !finished {
-        return Err(StoreError::Protocol("query stream ended without eoq".into()));
+        return Err(StoreError::Protocol(
+            "query stream ended without eoq".into(),
+        ));
     }
     Ok(rows)
 }
@@ -163,24 +182,38 @@ mod tests {
     fn query_stream_decodes_rows_until_eoq() {
         let body = b"{\"columns\":[\"a\",\"b\"]}\n{\"row\":[1,[\"x\",2]]}\n{\"row\":[2,[\"y\",3]]}\n{\"eoq\":{\"time\":0.1}}\n";
         let rows = parse_query_stream(body).unwrap();
-        assert_eq!(rows, vec![vec![Value::from("x"), Value::from(2)], vec![Value::from("y"), Value::from(3)]]);
+        assert_eq!(
+            rows,
+            vec![
+                vec![Value::from("x"), Value::from(2)],
+                vec![Value::from("y"), Value::from(3)]
+            ]
+        );
     }
 
     #[test]
     fn query_stream_error_line_is_rejected() {
         let body = b"{\"columns\":[\"a\"]}\n{\"error\":\"no such table\"}\n";
-        assert!(matches!(parse_query_stream(body), Err(StoreError::Rejected(e)) if e == "no such table"));
+        assert!(
+            matches!(parse_query_stream(body), Err(StoreError::Rejected(e)) if e == "no such table")
+        );
     }
 
     #[test]
     fn truncated_stream_is_a_protocol_error() {
         let body = b"{\"columns\":[\"a\"]}\n{\"row\":[1,[\"x\"]]}\n";
-        assert!(matches!(parse_query_stream(body), Err(StoreError::Protocol(_))));
+        assert!(matches!(
+            parse_query_stream(body),
+            Err(StoreError::Protocol(_))
+        ));
     }
 
     #[test]
     fn transaction_error_body_names_the_statement_error() {
         let body = br#"{"results":[{"error":"NOT NULL constraint failed"}]}"#;
-        assert_eq!(first_error(body).as_deref(), Some("NOT NULL constraint failed"));
+        assert_eq!(
+            first_error(body).as_deref(),
+            Some("NOT NULL constraint failed")
+        );
     }
 }

@@ -21,7 +21,10 @@ pub fn is_relevant(line: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
         return false;
     };
-    let typ = v.get("Type").or_else(|| v.get("type")).and_then(|t| t.as_str());
+    let typ = v
+        .get("Type")
+        .or_else(|| v.get("type"))
+        .and_then(|t| t.as_str());
     let action = v
         .get("Action")
         .or_else(|| v.get("status"))
@@ -56,7 +59,9 @@ pub async fn follow(socket: PathBuf, trigger: Arc<Notify>, stop: CancellationTok
 async fn stream_once(socket: &std::path::Path, trigger: &Notify) -> Result<(), String> {
     let filters = r#"{"type":["container"]}"#;
     let path = format!("/v1.41/events?filters={}", percent(filters));
-    let resp = raw::open_get(socket, &path).await.map_err(|e| e.to_string())?;
+    let resp = raw::open_get(socket, &path)
+        .await
+        .map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
         return Err(format!("events answered {}", resp.status()));
     }
@@ -64,7 +69,9 @@ async fn stream_once(socket: &std::path::Path, trigger: &Notify) -> Result<(), S
     let mut buf: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
-        let Some(data) = frame.data_ref() else { continue };
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
         buf.extend_from_slice(data);
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -94,10 +101,16 @@ mod tests {
 
     #[test]
     fn lifecycle_events_are_relevant() {
-        assert!(is_relevant(br#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#));
-        assert!(is_relevant(br#"{"Type":"container","Action":"health_status: unhealthy"}"#));
+        assert!(is_relevant(
+            br#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#
+        ));
+        assert!(is_relevant(
+            br#"{"Type":"container","Action":"health_status: unhealthy"}"#
+        ));
         assert!(is_relevant(br#"{"status":"die","Type":"container"}"#));
-        assert!(!is_relevant(br#"{"Type":"container","Action":"exec_start"}"#));
+        assert!(!is_relevant(
+            br#"{"Type":"container","Action":"exec_start"}"#
+        ));
         assert!(!is_relevant(br#"{"Type":"image","Action":"remove"}"#));
         assert!(!is_relevant(b"not json"));
     }

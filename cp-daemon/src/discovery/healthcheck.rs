@@ -1,4 +1,5 @@
-//! Runs managed containers' healthchecks where the engine does not.
+//! Runs managed containers' healthchecks where the engine does not, and
+//! knows every managed container's health either way.
 //!
 //! Podman schedules healthchecks with systemd timers; with no systemd (these
 //! machines, and inside the appliance) a container's health stays
@@ -10,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -37,21 +38,52 @@ pub fn schedule(hc: &HealthcheckView) -> Option<Duration> {
     Some(interval.max(MIN_INTERVAL))
 }
 
-/// One task per running managed container that has a healthcheck.
+/// Last known health per container id. The engine's container list does not
+/// carry health (Podman 4.3's status line lacks "(healthy)"), so this is
+/// where the sync reads it.
+pub type HealthMap = Arc<Mutex<HashMap<String, String>>>;
+
+/// Tracks running managed containers that have a healthcheck: in `agent`
+/// mode one task per container runs it; in `engine` mode each sync reads
+/// the engine's recorded status.
 #[derive(Debug)]
 pub struct HealthRunner {
     socket: PathBuf,
     trigger: Arc<Notify>,
-    /// `None`: inspected, has no healthcheck.
+    run_checks: bool,
+    /// `None`: inspected, has no healthcheck (or the engine runs it).
     tasks: HashMap<String, Option<JoinHandle<()>>>,
+    /// Ids with a healthcheck.
+    checked: std::collections::HashSet<String>,
+    health: HealthMap,
 }
 
 impl HealthRunner {
-    pub fn new(socket: PathBuf, trigger: Arc<Notify>) -> Self {
+    pub fn new(socket: PathBuf, trigger: Arc<Notify>, run_checks: bool) -> Self {
         HealthRunner {
             socket,
             trigger,
+            run_checks,
             tasks: HashMap::new(),
+            checked: Default::default(),
+            health: Arc::default(),
+        }
+    }
+
+    /// The shared map of last known health.
+    pub fn health(&self) -> HashMap<String, String> {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn record(&self, id: &str, status: &str) {
+        if !status.is_empty() {
+            self.health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_string(), status.to_string());
         }
     }
 
@@ -67,24 +99,49 @@ impl HealthRunner {
             }
             keep
         });
+        self.checked.retain(|id| running.contains(id));
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| running.contains(id));
         for id in running {
-            if self.tasks.contains_key(id) {
+            let known = self.tasks.contains_key(id);
+            // New containers are inspected once; in engine mode, containers
+            // with a healthcheck are re-read every sync for their status.
+            if known && (self.run_checks || !self.checked.contains(id)) {
                 continue;
             }
-            let hc = match raw::inspect_container(&self.socket, id).await {
-                Ok(Some(c)) => c.config.healthcheck.unwrap_or_default(),
+            let c = match raw::inspect_container(&self.socket, id).await {
+                Ok(Some(c)) => c,
                 // Gone meanwhile, or the engine hiccuped: try next reconcile.
                 Ok(None) | Err(_) => continue,
             };
-            let task = schedule(&hc).map(|interval| {
-                tokio::spawn(run(self.socket.clone(), id.clone(), interval, self.trigger.clone()))
+            let interval = schedule(&c.config.healthcheck.clone().unwrap_or_default());
+            if interval.is_some() {
+                self.checked.insert(id.clone());
+                self.record(
+                    id,
+                    c.state
+                        .health
+                        .as_ref()
+                        .map(|h| h.status.as_str())
+                        .unwrap_or("starting"),
+                );
+            }
+            if known {
+                continue;
+            }
+            let task = interval.filter(|_| self.run_checks).map(|interval| {
+                tokio::spawn(run(
+                    self.socket.clone(),
+                    id.clone(),
+                    interval,
+                    self.trigger.clone(),
+                    self.health.clone(),
+                ))
             });
             self.tasks.insert(id.clone(), task);
         }
-    }
-
-    pub fn running_checks(&self) -> usize {
-        self.tasks.values().filter(|t| t.is_some()).count()
     }
 }
 
@@ -96,16 +153,30 @@ impl Drop for HealthRunner {
     }
 }
 
-async fn run(socket: PathBuf, id: String, interval: Duration, trigger: Arc<Notify>) {
+async fn run(
+    socket: PathBuf,
+    id: String,
+    interval: Duration,
+    trigger: Arc<Notify>,
+    health: HealthMap,
+) {
     let path = format!("/v4.0.0/libpod/containers/{id}/healthcheck");
     let mut last = String::new();
     loop {
         tokio::time::sleep(interval).await;
         match raw::get_json_at::<serde_json::Value>(&socket, &path).await {
             Ok(Some(v)) => {
-                let status = v.get("Status").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+                let status = v
+                    .get("Status")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 if status != last {
                     tracing::debug!(container = %id, %status, "health changed");
+                    health
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.clone(), status.clone());
                     last = status;
                     trigger.notify_one();
                 }
@@ -130,8 +201,14 @@ mod tests {
 
     #[test]
     fn interval_comes_from_the_spec_with_a_default_and_a_floor() {
-        assert_eq!(schedule(&hc(&["CMD-SHELL", "true"], 2_000_000_000)), Some(Duration::from_secs(2)));
-        assert_eq!(schedule(&hc(&["CMD-SHELL", "true"], 0)), Some(DEFAULT_INTERVAL));
+        assert_eq!(
+            schedule(&hc(&["CMD-SHELL", "true"], 2_000_000_000)),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            schedule(&hc(&["CMD-SHELL", "true"], 0)),
+            Some(DEFAULT_INTERVAL)
+        );
         assert_eq!(schedule(&hc(&["CMD", "true"], 1)), Some(MIN_INTERVAL));
     }
 

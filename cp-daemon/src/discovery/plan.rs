@@ -10,14 +10,20 @@ use super::endpoint::{Change, Endpoint, Observed};
 /// The changes that turn `rows` (this host's rows in the store) into
 /// `observed` (what the engine reports now).
 pub fn plan(observed: &[Observed], rows: &[Endpoint]) -> Vec<Change> {
-    let by_id: HashMap<&str, &Endpoint> = rows.iter().map(|r| (r.container_id.as_str(), r)).collect();
+    let by_id: HashMap<&str, &Endpoint> =
+        rows.iter().map(|r| (r.container_id.as_str(), r)).collect();
     let mut changes: Vec<Change> = observed
         .iter()
-        .filter(|o| by_id.get(o.container_id.as_str()).is_none_or(|r| r.observed() != **o))
+        .filter(|o| {
+            by_id
+                .get(o.container_id.as_str())
+                .is_none_or(|r| r.observed() != **o)
+        })
         .cloned()
         .map(Change::Upsert)
         .collect();
-    let seen: std::collections::HashSet<&str> = observed.iter().map(|o| o.container_id.as_str()).collect();
+    let seen: std::collections::HashSet<&str> =
+        observed.iter().map(|o| o.container_id.as_str()).collect();
     changes.extend(
         rows.iter()
             .filter(|r| !seen.contains(r.container_id.as_str()))
@@ -60,7 +66,9 @@ mod tests {
 
     #[test]
     fn nothing_changed_plans_nothing() {
-        let observed: Vec<Observed> = (0..500).map(|i| obs(&i.to_string(), "running", "healthy")).collect();
+        let observed: Vec<Observed> = (0..500)
+            .map(|i| obs(&i.to_string(), "running", "healthy"))
+            .collect();
         let rows: Vec<Endpoint> = observed.iter().map(row).collect();
         assert!(plan(&observed, &rows).is_empty());
     }
@@ -75,14 +83,20 @@ mod tests {
     fn stopped_container_is_marked_not_deleted() {
         let before = obs("a", "running", "healthy");
         let after = obs("a", "exited", "healthy");
-        assert_eq!(plan(std::slice::from_ref(&after), &[row(&before)]), vec![Change::Upsert(after)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&after), &[row(&before)]),
+            vec![Change::Upsert(after)]
+        );
     }
 
     #[test]
     fn health_change_is_written() {
         let before = obs("a", "running", "healthy");
         let after = obs("a", "running", "unhealthy");
-        assert_eq!(plan(std::slice::from_ref(&after), &[row(&before)]), vec![Change::Upsert(after)]);
+        assert_eq!(
+            plan(std::slice::from_ref(&after), &[row(&before)]),
+            vec![Change::Upsert(after)]
+        );
     }
 
     #[test]

@@ -120,7 +120,9 @@ impl EndpointStore for SqliteStore {
                 let mut st = conn.prepare_cached(&stmt.sql)?;
                 let n = st.column_count();
                 let rows = st.query_map(rusqlite::params_from_iter(params), |r| {
-                    (0..n).map(|i| r.get::<_, SqlValue>(i).map(from_sql)).collect()
+                    (0..n)
+                        .map(|i| r.get::<_, SqlValue>(i).map(from_sql))
+                        .collect()
                 })?;
                 rows.collect()
             })
@@ -142,4 +144,3 @@ impl EndpointStore for SqliteStore {
         "sqlite"
     }
 }
-

@@ -35,8 +35,11 @@ pub trait EndpointStore: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
 
     async fn host_rows(&self, host: &str) -> Result<Vec<Endpoint>, StoreError> {
-        self.query(Statement::new(format!("{SELECT} WHERE host_mgmt_ip = ? ORDER BY container_id"), vec![json!(host)]))
-            .await
+        self.query(Statement::new(
+            format!("{SELECT} WHERE host_mgmt_ip = ? ORDER BY container_id"),
+            vec![json!(host)],
+        ))
+        .await
     }
 
     async fn service_rows(&self, service_id: &str) -> Result<Vec<Endpoint>, StoreError> {
@@ -49,7 +52,12 @@ pub trait EndpointStore: Send + Sync + std::fmt::Debug {
 
     /// Removes a container from a service (the row goes; if the container
     /// still runs, the next reconcile adds it back unregistered).
-    async fn deregister(&self, host: &str, service_id: &str, container_id: &str) -> Result<(), StoreError> {
+    async fn deregister(
+        &self,
+        host: &str,
+        service_id: &str,
+        container_id: &str,
+    ) -> Result<(), StoreError> {
         self.execute(Statement::new(
             "DELETE FROM service_endpoints WHERE container_id = ? AND service_id = ? AND host_mgmt_ip = ?",
             vec![json!(container_id), json!(service_id), json!(host)],
@@ -58,7 +66,11 @@ pub trait EndpointStore: Send + Sync + std::fmt::Debug {
     }
 
     async fn all_rows(&self) -> Result<Vec<Endpoint>, StoreError> {
-        self.query(Statement::new(format!("{SELECT} ORDER BY container_id"), vec![])).await
+        self.query(Statement::new(
+            format!("{SELECT} ORDER BY container_id"),
+            vec![],
+        ))
+        .await
     }
 }
 
@@ -72,7 +84,10 @@ pub struct Statement {
 
 impl Statement {
     pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
-        Statement { sql: sql.into(), params }
+        Statement {
+            sql: sql.into(),
+            params,
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -87,7 +102,8 @@ const UPSERT_OBSERVED: &str = "INSERT INTO service_endpoints (container_id, cont
 
 const UPSERT_REGISTERED: &str = "INSERT INTO service_endpoints (container_id, container_name, namespace, host_mgmt_ip, container_ip, state, health, updated_at, service_id, ports) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (container_id) DO UPDATE SET container_name = excluded.container_name, namespace = excluded.namespace, host_mgmt_ip = excluded.host_mgmt_ip, container_ip = excluded.container_ip, state = excluded.state, health = excluded.health, updated_at = excluded.updated_at, service_id = excluded.service_id, ports = excluded.ports";
 
-const DELETE_OWN: &str = "DELETE FROM service_endpoints WHERE container_id = ? AND host_mgmt_ip = ?";
+const DELETE_OWN: &str =
+    "DELETE FROM service_endpoints WHERE container_id = ? AND host_mgmt_ip = ?";
 
 fn observed_params(host: &str, o: &Observed, now: i64) -> Vec<Value> {
     vec![
@@ -119,7 +135,9 @@ pub fn statements(host: &str, changes: &[Change]) -> Vec<Statement> {
                 params.push(json!(ports_to_text(ports)));
                 Statement::new(UPSERT_REGISTERED, params)
             }
-            Change::Delete { container_id } => Statement::new(DELETE_OWN, vec![json!(container_id), json!(host)]),
+            Change::Delete { container_id } => {
+                Statement::new(DELETE_OWN, vec![json!(container_id), json!(host)])
+            }
         })
         .collect()
 }
@@ -140,10 +158,9 @@ pub fn row_from_values(v: &[Value]) -> Result<Endpoint, StoreError> {
         container_ip: text(4)?,
         state: text(5)?,
         health: text(6)?,
-        updated_at: v
-            .get(7)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| StoreError::Protocol(format!("updated_at is not an integer in {v:?}")))?,
+        updated_at: v.get(7).and_then(Value::as_i64).ok_or_else(|| {
+            StoreError::Protocol(format!("updated_at is not an integer in {v:?}"))
+        })?,
         service_id: text(8)?,
         ports: super::endpoint::ports_from_text(&text(9)?),
     })

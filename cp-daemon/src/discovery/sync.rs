@@ -62,11 +62,12 @@ pub struct Sync {
     handle: DiscoveryHandle,
     view_tx: watch::Sender<Arc<Vec<Endpoint>>>,
     rows: Option<Vec<Endpoint>>,
-    checks: Option<HealthRunner>,
+    checks: HealthRunner,
 }
 
 impl Sync {
-    /// `run_healthchecks`: the agent runs healthchecks itself (no systemd).
+    /// `run_healthchecks`: the agent runs healthchecks itself (no systemd);
+    /// otherwise it only reads the status the engine records.
     pub fn new(
         engine: Engine,
         store: Arc<dyn EndpointStore>,
@@ -86,7 +87,7 @@ impl Sync {
             view,
         };
         health.register(COMPONENT, false);
-        let checks = run_healthchecks.then(|| HealthRunner::new(engine.socket.clone(), trigger));
+        let checks = HealthRunner::new(engine.socket.clone(), trigger, run_healthchecks);
         (
             Sync {
                 engine,
@@ -115,7 +116,11 @@ impl Sync {
                 Ok(stats) => self.health.set(
                     COMPONENT,
                     Status::Healthy,
-                    format!("{} store; {} managed containers", self.handle.store.kind(), stats.observed),
+                    format!(
+                        "{} store; {} managed containers",
+                        self.handle.store.kind(),
+                        stats.observed
+                    ),
                 ),
                 Err(e) => {
                     tracing::warn!(error = %e, "reconcile failed; retrying on the next tick");
@@ -139,22 +144,23 @@ impl Sync {
         let list = raw::list_containers(&self.engine.socket)
             .await
             .map_err(|e| format!("listing containers: {e}"))?;
-        let observed = observe::observe(&list, &self.namespaces);
-        if let Some(checks) = &mut self.checks {
-            let running: Vec<String> = observed
-                .iter()
-                .filter(|o| o.state == "running")
-                .map(|o| o.container_id.clone())
-                .collect();
-            checks.sync(&running).await;
-        }
+        let running: Vec<String> = observe::observe(&list, &self.namespaces, &Default::default())
+            .into_iter()
+            .filter(|o| o.state == "running")
+            .map(|o| o.container_id)
+            .collect();
+        self.checks.sync(&running).await;
+        let observed = observe::observe(&list, &self.namespaces, &self.checks.health());
         let store = self.handle.store.clone();
         if self.handle.stale.swap(false, Ordering::SeqCst) {
             self.rows = None;
         }
         let rows = match self.rows.take() {
             Some(r) => r,
-            None => store.host_rows(&self.handle.host).await.map_err(|e| e.to_string())?,
+            None => store
+                .host_rows(&self.handle.host)
+                .await
+                .map_err(|e| e.to_string())?,
         };
         let changes = plan::plan(&observed, &rows);
         store
@@ -188,7 +194,9 @@ fn apply_to_cache(mut rows: Vec<Endpoint>, changes: &[Change], host: &str) -> Ve
             Change::Delete { container_id } => rows.retain(|r| &r.container_id != container_id),
             Change::Upsert(o) | Change::Register { observed: o, .. } => {
                 let (service_id, ports) = match c {
-                    Change::Register { service_id, ports, .. } => (Some(service_id.clone()), Some(ports.clone())),
+                    Change::Register {
+                        service_id, ports, ..
+                    } => (Some(service_id.clone()), Some(ports.clone())),
                     _ => (None, None),
                 };
                 match rows.iter_mut().find(|r| r.container_id == o.container_id) {

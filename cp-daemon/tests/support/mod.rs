@@ -3,6 +3,8 @@
 //! it, and stop it. Shared by every test file (`mod support;`).
 #![allow(dead_code)]
 
+pub mod corrosion;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -55,6 +57,7 @@ impl Coold {
             .env("COOLD_RULES_PATH", dir.path().join("allow.rules"))
             .env("COOLD_BRIDGE_RULES_PATH", dir.path().join("allow.nft"))
             .env("COOLD_DRAIN_TIMEOUT", "3s")
+            .env("COOLD_DATA_DIR", dir.path().join("data"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
