@@ -9,7 +9,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
+use crate::discovery::{
+    self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
+};
 use crate::firewall::{self, FirewallError, FirewallStore, SnapshotPaths, StoreConfig};
 use crate::health::{Health, Status};
 use crate::metrics::Metrics;
@@ -24,6 +27,7 @@ pub struct AgentContext {
     pub metrics: Metrics,
     /// `None` when `COOLD_FIREWALL=off`.
     pub firewall: Option<FirewallStore>,
+    pub discovery: DiscoveryHandle,
 }
 
 /// Why the agent could not start or had to stop.
@@ -39,6 +43,8 @@ pub enum AgentError {
     Signals(std::io::Error),
     #[error("firewall boot restore: {0}")]
     Firewall(#[from] FirewallError),
+    #[error("COOLD_DATA_DIR: {0}")]
+    Store(StoreError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -59,12 +65,28 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         None
     };
     let drain = config.drain_timeout;
+    let store: Arc<dyn EndpointStore> = match config.endpoint_store {
+        StoreKind::Sqlite => Arc::new(
+            SqliteStore::open(&config.data_dir.join("endpoints.db")).map_err(AgentError::Store)?,
+        ),
+        StoreKind::Corrosion(addr) => Arc::new(CorrosionStore::new(addr)),
+    };
+    let (sync, discovery) = discovery::Sync::new(
+        engine.clone(),
+        store,
+        config.host_mgmt_ip.to_string(),
+        config.namespaces.clone(),
+        config.reconcile_interval,
+        health.clone(),
+        config.agent_healthchecks,
+    );
     let ctx = Arc::new(AgentContext {
         config,
         engine,
         health,
         metrics: Metrics::default(),
         firewall,
+        discovery,
     });
 
     let stop = CancellationToken::new();
@@ -100,6 +122,13 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         tasks.spawn(async move {
             podman::watch(engine, health, ENGINE_PROBE_INTERVAL, stop).await;
             "podman-watch"
+        });
+    }
+    {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            sync.run(stop).await;
+            "discovery-sync"
         });
     }
     {

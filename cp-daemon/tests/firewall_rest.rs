@@ -129,7 +129,7 @@ fn bad_firewall_input_is_400_naming_the_field() {
             "POST",
             "/api/v1/firewall/allow",
             r#"{"src":"10.0.0.1","dst":"10.0.0.2","extra":1}"#,
-            "body",
+            "extra",
         ),
         ("POST", "/api/v1/firewall/allow", "not json", "body"),
         ("DELETE", "/api/v1/firewall/allow/xyz", "", "id"),

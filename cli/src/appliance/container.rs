@@ -56,6 +56,7 @@ fn env(s: &CpSettings) -> Vec<String> {
         format!("COOLD_HEALTH_BIND=127.0.0.1:{}", s.health_port),
         format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
         format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
+        format!("COOLD_DATA_DIR={}", s.data_dir.display()),
     ]
 }
 

@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use http::StatusCode;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -12,7 +11,7 @@ use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::host;
+use crate::{discovery, host};
 
 /// A successful answer: status and JSON body.
 #[derive(Debug)]
@@ -40,6 +39,28 @@ impl Reply {
     }
 }
 
+/// Decodes a JSON body; an error names the offending field (or `body`).
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            // serde names a missing or unknown field only in the message.
+            let msg = e.inner().to_string();
+            msg.split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "body".into())
+        } else {
+            path
+        };
+        ApiError::BadRequest {
+            message: format!("{field}: {}", e.inner()),
+            field,
+        }
+    })
+}
+
 /// A decoded request: the verb, its raw query string and body.
 #[derive(Debug)]
 pub struct VerbRequest {
@@ -54,7 +75,7 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
         Verb::HostContainers => Reply::ok(host::containers(&ctx.engine).await?),
         Verb::HostStats => Reply::ok(host::stats(&ctx.engine).await?),
         Verb::FirewallAllow => {
-            let rule = json::<RuleRequest>(&req.body)?
+            let rule = parse_body::<RuleRequest>(&req.body)?
                 .validate()
                 .map_err(firewall::FirewallError::from)?;
             let (view, created) = store(ctx)?.allow(rule).await?;
@@ -77,13 +98,13 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             Ok(Reply::no_content())
         }
         Verb::FirewallBulk => {
-            let body = json::<BulkRequest>(&req.body)?;
+            let body = parse_body::<BulkRequest>(&req.body)?;
             let rules =
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.bulk(rules).await?)
         }
         Verb::FirewallReconcile => {
-            let body = json::<ReconcileRequest>(&req.body)?;
+            let body = parse_body::<ReconcileRequest>(&req.body)?;
             let namespace = body
                 .namespace
                 .as_deref()
@@ -94,21 +115,20 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.reconcile(namespace.as_deref(), rules).await?)
         }
+        Verb::ServicesRegister => discovery::verbs::register(ctx, &req.body).await,
+        Verb::ServiceEndpoints { service_id } => {
+            discovery::verbs::endpoints(ctx, &service_id).await
+        }
+        Verb::ServiceEndpointDelete {
+            service_id,
+            container_id,
+        } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
     }
 }
 
 fn store(ctx: &AgentContext) -> Result<&FirewallStore, ApiError> {
     ctx.firewall.as_ref().ok_or_else(|| {
         ApiError::Unavailable("the firewall is disabled on this agent (COOLD_FIREWALL=off)".into())
-    })
-}
-
-/// Decodes a JSON body; errors name `body` and carry serde's reason (which
-/// names an unknown or mistyped field).
-fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-        field: "body".into(),
-        message: format!("body: {e}"),
     })
 }
 

@@ -17,6 +17,12 @@ pub enum ApiError {
     BadRequest { field: String, message: String },
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Unprocessable { field: String, message: String },
+    #[error("{0}")]
+    Unavailable(String),
     #[error("container engine unavailable: {0}")]
     Engine(#[from] EngineError),
     #[error("internal error: {0}")]
@@ -24,8 +30,6 @@ pub enum ApiError {
     /// A kernel write failed; the message carries every plane's outcome.
     #[error("firewall: {0}")]
     Firewall(String),
-    #[error("{0}")]
-    Unavailable(String),
 }
 
 impl From<FirewallError> for ApiError {
@@ -55,9 +59,11 @@ impl ApiError {
             ApiError::Route(RouteError::MethodNotAllowed { .. }) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::Firewall(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -65,7 +71,9 @@ impl ApiError {
         ErrorBody {
             error: self.to_string(),
             field: match self {
-                ApiError::BadRequest { field, .. } => Some(field.clone()),
+                ApiError::BadRequest { field, .. } | ApiError::Unprocessable { field, .. } => {
+                    Some(field.clone())
+                }
                 _ => None,
             },
         }

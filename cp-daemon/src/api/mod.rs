@@ -9,7 +9,7 @@ mod serve;
 mod verbs;
 
 pub use auth::BearerToken;
-pub use dispatch::{dispatch, Reply, VerbRequest};
+pub use dispatch::{dispatch, parse_body, Reply, VerbRequest};
 pub use error::{ApiError, ErrorBody};
 pub use rest::{api_router, health_router};
 pub use serve::{bind, load_tls, serve, ServeError};

@@ -30,6 +30,15 @@ pub enum Verb {
     FirewallBulk,
     /// `POST /api/v1/firewall/reconcile`
     FirewallReconcile,
+    /// `POST /api/v1/services/register`
+    ServicesRegister,
+    /// `GET /api/v1/services/{id}/endpoints`
+    ServiceEndpoints { service_id: String },
+    /// `DELETE /api/v1/services/{id}/endpoints/{container_id}`
+    ServiceEndpointDelete {
+        service_id: String,
+        container_id: String,
+    },
 }
 
 /// Why a request matched no verb.
@@ -57,6 +66,9 @@ impl Verb {
             Verb::FirewallDelete { .. } => "firewall.delete",
             Verb::FirewallBulk => "firewall.bulk",
             Verb::FirewallReconcile => "firewall.reconcile",
+            Verb::ServicesRegister => "services.register",
+            Verb::ServiceEndpoints { .. } => "services.endpoints",
+            Verb::ServiceEndpointDelete { .. } => "services.endpoint.delete",
         }
     }
 
@@ -100,6 +112,20 @@ impl Verb {
                 only(Method::DELETE, Verb::FirewallDelete { id: id.to_string() })
             }
             ["firewall", "reconcile"] => only(Method::POST, Verb::FirewallReconcile),
+            ["services", "register"] => only(Method::POST, Verb::ServicesRegister),
+            ["services", id, "endpoints"] => only(
+                Method::GET,
+                Verb::ServiceEndpoints {
+                    service_id: id.to_string(),
+                },
+            ),
+            ["services", id, "endpoints", cid] => only(
+                Method::DELETE,
+                Verb::ServiceEndpointDelete {
+                    service_id: id.to_string(),
+                    container_id: cid.to_string(),
+                },
+            ),
             _ => Err(not_found()),
         }
     }
@@ -132,6 +158,27 @@ mod tests {
         assert_eq!(
             Verb::route(&Method::GET, "/api/v1/host/stats/"),
             Ok(Verb::HostStats)
+        );
+    }
+
+    #[test]
+    fn service_verbs_route_with_their_parameters() {
+        assert_eq!(
+            Verb::route(&Method::POST, "/api/v1/services/register"),
+            Ok(Verb::ServicesRegister)
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/services/web/endpoints"),
+            Ok(Verb::ServiceEndpoints {
+                service_id: "web".into()
+            })
+        );
+        assert_eq!(
+            Verb::route(&Method::DELETE, "/api/v1/services/web/endpoints/abc123"),
+            Ok(Verb::ServiceEndpointDelete {
+                service_id: "web".into(),
+                container_id: "abc123".into()
+            })
         );
     }
 

@@ -49,6 +49,22 @@ pub struct Config {
     pub podman_socket: PathBuf,
     /// `COOLD_DRAIN_TIMEOUT`: how long SIGTERM waits for in-flight verbs.
     pub drain_timeout: Duration,
+    /// `COOLD_DATA_DIR`: the agent's data (the embedded endpoint store).
+    pub data_dir: PathBuf,
+    /// `COOLD_ENDPOINT_STORE` (+ `COOLD_CORROSION_API`).
+    pub endpoint_store: StoreKind,
+    /// `COOLD_HEALTHCHECKS`: `agent` runs managed containers' healthchecks
+    /// (no systemd); `engine` leaves them to Podman's systemd timers.
+    pub agent_healthchecks: bool,
+}
+
+/// Which endpoint store discovery writes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// SQLite file `endpoints.db` under the data dir.
+    Sqlite,
+    /// A Corrosion agent's HTTP API at this address.
+    Corrosion(SocketAddr),
 }
 
 /// Paths of the REST API's certificate chain and private key (PEM).
@@ -86,6 +102,10 @@ pub mod defaults {
     pub const HEALTH_BIND: &str = "127.0.0.1:8442";
     pub const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
     pub const DRAIN_TIMEOUT: &str = "10s";
+    pub const DATA_DIR: &str = "/var/lib/coolify";
+    pub const ENDPOINT_STORE: &str = "sqlite";
+    pub const CORROSION_API: &str = "127.0.0.1:8080";
+    pub const HEALTHCHECKS: &str = "agent";
 }
 
 impl Config {
@@ -188,6 +208,32 @@ impl Config {
                 "COOLD_DRAIN_TIMEOUT",
                 &or("COOLD_DRAIN_TIMEOUT", defaults::DRAIN_TIMEOUT),
             )?,
+            data_dir: parse::path("COOLD_DATA_DIR", &or("COOLD_DATA_DIR", defaults::DATA_DIR))?,
+            endpoint_store: match or("COOLD_ENDPOINT_STORE", defaults::ENDPOINT_STORE).trim() {
+                "sqlite" => StoreKind::Sqlite,
+                "corrosion" => StoreKind::Corrosion(parse::socket_addr(
+                    "COOLD_CORROSION_API",
+                    &or("COOLD_CORROSION_API", defaults::CORROSION_API),
+                )?),
+                other => {
+                    return Err(ConfigError::Invalid {
+                        var: "COOLD_ENDPOINT_STORE",
+                        value: other.to_string(),
+                        reason: "expected sqlite or corrosion".into(),
+                    })
+                }
+            },
+            agent_healthchecks: match or("COOLD_HEALTHCHECKS", defaults::HEALTHCHECKS).trim() {
+                "agent" => true,
+                "engine" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        var: "COOLD_HEALTHCHECKS",
+                        value: other.to_string(),
+                        reason: "expected agent or engine".into(),
+                    })
+                }
+            },
         })
     }
 }

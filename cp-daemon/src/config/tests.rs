@@ -66,6 +66,9 @@ fn each_bad_value_is_rejected_with_its_name() {
         ("COOLD_HEALTH_BIND", "localhost"),
         ("COOLD_PODMAN_SOCKET", "podman.sock"),
         ("COOLD_DRAIN_TIMEOUT", "-1s"),
+        ("COOLD_DATA_DIR", "data"),
+        ("COOLD_ENDPOINT_STORE", "postgres"),
+        ("COOLD_HEALTHCHECKS", "sometimes"),
     ];
     for (var, value) in cases {
         let got = rejected_var(&[MGMT, (var, value)]);
@@ -137,4 +140,34 @@ fn firewall_is_on_unless_switched_off() {
         rejected_var(&[MGMT, ("COOLD_FIREWALL", "maybe")]),
         "COOLD_FIREWALL"
     );
+}
+
+#[test]
+fn corrosion_store_reads_its_address() {
+    let c = config(&[
+        MGMT,
+        ("COOLD_ENDPOINT_STORE", "corrosion"),
+        ("COOLD_CORROSION_API", "127.0.0.1:9090"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        c.endpoint_store,
+        StoreKind::Corrosion("127.0.0.1:9090".parse().unwrap())
+    );
+    assert_eq!(
+        rejected_var(&[
+            MGMT,
+            ("COOLD_ENDPOINT_STORE", "corrosion"),
+            ("COOLD_CORROSION_API", "nowhere")
+        ]),
+        "COOLD_CORROSION_API"
+    );
+}
+
+#[test]
+fn store_defaults_to_sqlite_and_agent_healthchecks() {
+    let c = config(&[MGMT]).expect("valid");
+    assert_eq!(c.endpoint_store, StoreKind::Sqlite);
+    assert!(c.agent_healthchecks);
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/coolify"));
 }

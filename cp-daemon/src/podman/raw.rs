@@ -169,6 +169,7 @@ pub struct ContainerView {
     pub restart_count: i64,
     pub state: StateView,
     pub config: ConfigView,
+    pub network_settings: Option<NetworkSettingsView>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -180,6 +181,14 @@ pub struct StateView {
     pub exit_code: i64,
     pub error: String,
     pub started_at: String,
+    pub health: Option<HealthView>,
+}
+
+/// `State.Health`: `healthy`, `unhealthy`, `starting`, or empty.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthView {
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -3,6 +3,8 @@
 //! it, and stop it. Shared by every test file (`mod support;`).
 #![allow(dead_code)]
 
+pub mod corrosion;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -58,6 +60,7 @@ impl Coold {
             // Never write the host's own chains: tests that want the
             // firewall run inside a private netns and pass COOLD_FIREWALL=on.
             .env("COOLD_FIREWALL", "off")
+            .env("COOLD_DATA_DIR", dir.path().join("data"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
