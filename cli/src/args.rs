@@ -119,6 +119,19 @@ pub struct UpArgs {
     /// How long a replaced appliance may drain before it is killed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
+
+    /// The agent's firewall writer (COOLIFY-ALLOW and coolify_bridge on this
+    /// host). `off` leaves the host's tables alone and makes the firewall
+    /// verbs answer 503.
+    #[arg(long, env = "COOLIFY_FIREWALL", value_enum, default_value = "on")]
+    pub firewall: Switch,
+}
+
+/// `on` / `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

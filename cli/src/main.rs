@@ -41,6 +41,7 @@ async fn main() -> ExitCode {
                 health_port: a.health_port,
                 timeout: a.timeout,
                 drain: a.drain_timeout,
+                firewall: a.firewall == args::Switch::On,
             };
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {

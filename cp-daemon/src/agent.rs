@@ -13,8 +13,11 @@ use crate::config::{Config, StoreKind};
 use crate::discovery::{
     self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
 };
-use crate::firewall::{self, FirewallError, FirewallStore, SnapshotPaths, StoreConfig};
+use crate::firewall::{
+    self, FirewallError, FirewallStore, IptablesPlane, NftPlane, SnapshotPaths, StoreConfig,
+};
 use crate::health::{Health, Status};
+use crate::hosttools::ToolRunner;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
 
@@ -164,13 +167,17 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
 /// merged into the kernel before any listener serves, so the first verb
 /// already sees the restored rule set.
 async fn restore_firewall(config: &Config, health: &Health) -> Result<FirewallStore, AgentError> {
+    let tools = match &config.host_root {
+        Some(root) => ToolRunner::in_host_root(root),
+        None => ToolRunner::from_path(),
+    };
     let cfg = StoreConfig {
         snapshots: SnapshotPaths {
             rules: config.rules_path.clone(),
             bridge: config.bridge_rules_path.clone(),
         },
-        iptables: Default::default(),
-        nft: Default::default(),
+        iptables: IptablesPlane::with_tools(tools.clone()),
+        nft: NftPlane::with_tools(tools),
     };
     match FirewallStore::open(cfg).await {
         Ok((store, report)) => {

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod firewall;
 pub mod health;
 pub mod host;
+pub mod hosttools;
 pub mod init;
 pub mod metrics;
 pub mod podman;

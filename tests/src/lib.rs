@@ -95,6 +95,9 @@ impl Instance {
         c.args(["--health-port", &self.health_port.to_string()]);
         c.arg("--data-dir").arg(self.dir.path().join("lib"));
         c.arg("--run-dir").arg(self.dir.path().join("run"));
+        // Tests never write the machine's own firewall chains (DESIGN.md);
+        // the firewall is tested in private network namespaces.
+        c.args(["--firewall", "off"]);
         c.args(extra);
         c
     }

@@ -24,6 +24,9 @@ use crate::engine::{is_conflict, is_not_found, Engine};
 
 /// Where the engine socket appears inside the appliance.
 const SOCKET_IN_CONTAINER: &str = "/run/podman/podman.sock";
+/// Where the host's root filesystem appears (read-only): the scratch image
+/// has no iptables or nft, so coold runs the host's inside it.
+const HOST_ROOT_IN_CONTAINER: &str = "/host";
 
 /// What `ensure` did with the container.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -57,6 +60,8 @@ fn env(s: &CpSettings) -> Vec<String> {
         format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
         format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
         format!("COOLD_DATA_DIR={}", s.data_dir.display()),
+        format!("COOLD_HOST_ROOT={HOST_ROOT_IN_CONTAINER}"),
+        format!("COOLD_FIREWALL={}", if s.firewall { "on" } else { "off" }),
     ]
 }
 
@@ -114,6 +119,10 @@ fn create_body(s: &CpSettings, image: &str, coold_sha256: &str) -> ContainerCrea
             network_mode: Some("host".into()),
             mounts: Some(vec![
                 bind(&s.engine_socket, SOCKET_IN_CONTAINER),
+                Mount {
+                    read_only: Some(true),
+                    ..bind(std::path::Path::new("/"), HOST_ROOT_IN_CONTAINER)
+                },
                 dir(&s.config_dir),
                 dir(&s.data_dir),
                 dir(&s.run_dir),

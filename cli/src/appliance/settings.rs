@@ -24,6 +24,8 @@ pub struct CpSettings {
     pub timeout: Duration,
     /// How long a stop waits for coold to drain before it is killed.
     pub drain: Duration,
+    /// Whether coold writes this host's firewall tables.
+    pub firewall: bool,
 }
 
 impl CpSettings {

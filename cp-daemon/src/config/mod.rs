@@ -49,6 +49,9 @@ pub struct Config {
     pub podman_socket: PathBuf,
     /// `COOLD_DRAIN_TIMEOUT`: how long SIGTERM waits for in-flight verbs.
     pub drain_timeout: Duration,
+    /// `COOLD_HOST_ROOT`: the host's root filesystem, mounted into the
+    /// appliance, where host tools (iptables, nft) are run from.
+    pub host_root: Option<PathBuf>,
     /// `COOLD_DATA_DIR`: the agent's data (the embedded endpoint store).
     pub data_dir: PathBuf,
     /// `COOLD_ENDPOINT_STORE` (+ `COOLD_CORROSION_API`).
@@ -208,6 +211,9 @@ impl Config {
                 "COOLD_DRAIN_TIMEOUT",
                 &or("COOLD_DRAIN_TIMEOUT", defaults::DRAIN_TIMEOUT),
             )?,
+            host_root: get("COOLD_HOST_ROOT")
+                .map(|v| parse::path("COOLD_HOST_ROOT", &v))
+                .transpose()?,
             data_dir: parse::path("COOLD_DATA_DIR", &or("COOLD_DATA_DIR", defaults::DATA_DIR))?,
             endpoint_store: match or("COOLD_ENDPOINT_STORE", defaults::ENDPOINT_STORE).trim() {
                 "sqlite" => StoreKind::Sqlite,

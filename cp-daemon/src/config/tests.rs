@@ -67,6 +67,7 @@ fn each_bad_value_is_rejected_with_its_name() {
         ("COOLD_PODMAN_SOCKET", "podman.sock"),
         ("COOLD_DRAIN_TIMEOUT", "-1s"),
         ("COOLD_DATA_DIR", "data"),
+        ("COOLD_HOST_ROOT", "host"),
         ("COOLD_ENDPOINT_STORE", "postgres"),
         ("COOLD_HEALTHCHECKS", "sometimes"),
     ];

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::hosttools::ToolRunner;
+
 use super::plan::{self, IptablesView, IPT_CHAIN, IPT_TABLE};
 use super::plane::{run, FirewallPlane, PlaneError};
 
@@ -13,6 +15,7 @@ use super::plane::{run, FirewallPlane, PlaneError};
 pub struct IptablesPlane {
     restore: PathBuf,
     save: PathBuf,
+    tools: ToolRunner,
 }
 
 impl Default for IptablesPlane {
@@ -20,6 +23,17 @@ impl Default for IptablesPlane {
         IptablesPlane {
             restore: "iptables-restore".into(),
             save: "iptables-save".into(),
+            tools: ToolRunner::default(),
+        }
+    }
+}
+
+impl IptablesPlane {
+    /// The default tools, run through `tools`.
+    pub fn with_tools(tools: ToolRunner) -> Self {
+        IptablesPlane {
+            tools,
+            ..Default::default()
         }
     }
 }
@@ -27,7 +41,7 @@ impl Default for IptablesPlane {
 impl IptablesPlane {
     /// Current state of the filter table's coolify chain.
     pub async fn read(&self) -> Result<IptablesView, PlaneError> {
-        let text = run(&self.save, &["-t", IPT_TABLE], None).await?;
+        let text = run(&self.tools, &self.save, &["-t", IPT_TABLE], None).await?;
         Ok(plan::parse_iptables_save(&text))
     }
 
@@ -52,8 +66,13 @@ impl FirewallPlane for IptablesPlane {
     async fn apply(&self, batch: &str) -> Result<(), PlaneError> {
         // -w: wait for the xtables lock instead of failing when another
         // writer (netavark, an operator) holds it.
-        run(&self.restore, &["--noflush", "-w", "5"], Some(batch))
-            .await
-            .map(|_| ())
+        run(
+            &self.tools,
+            &self.restore,
+            &["--noflush", "-w", "5"],
+            Some(batch),
+        )
+        .await
+        .map(|_| ())
     }
 }

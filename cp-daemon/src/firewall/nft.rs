@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::hosttools::ToolRunner;
+
 use super::plan::{self, NftView, NFT_CHAIN, NFT_FAMILY, NFT_TABLE};
 use super::plane::{run, FirewallPlane, PlaneError};
 
@@ -12,11 +14,25 @@ use super::plane::{run, FirewallPlane, PlaneError};
 #[derive(Debug, Clone)]
 pub struct NftPlane {
     bin: PathBuf,
+    tools: ToolRunner,
 }
 
 impl Default for NftPlane {
     fn default() -> Self {
-        NftPlane { bin: "nft".into() }
+        NftPlane {
+            bin: "nft".into(),
+            tools: ToolRunner::default(),
+        }
+    }
+}
+
+impl NftPlane {
+    /// The default tool, run through `tools`.
+    pub fn with_tools(tools: ToolRunner) -> Self {
+        NftPlane {
+            tools,
+            ..Default::default()
+        }
     }
 }
 
@@ -25,6 +41,7 @@ impl NftPlane {
     /// scaffold (table or chain) does not exist.
     pub async fn read(&self) -> Result<Option<NftView>, PlaneError> {
         match run(
+            &self.tools,
             &self.bin,
             &["-j", "list", "chain", NFT_FAMILY, NFT_TABLE, NFT_CHAIN],
             None,
@@ -56,6 +73,8 @@ impl FirewallPlane for NftPlane {
     }
 
     async fn apply(&self, batch: &str) -> Result<(), PlaneError> {
-        run(&self.bin, &["-f", "-"], Some(batch)).await.map(|_| ())
+        run(&self.tools, &self.bin, &["-f", "-"], Some(batch))
+            .await
+            .map(|_| ())
     }
 }

@@ -5,11 +5,11 @@
 //! argument is a constant.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Stdio;
 
+use crate::hosttools::ToolRunner;
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 /// A kernel tool that failed, with what the operator needs to act.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +40,17 @@ pub trait FirewallPlane: Send + Sync {
 
 /// Runs `bin args…` with `stdin` fed in, and returns stdout on success.
 pub(crate) async fn run(
-    bin: &PathBuf,
+    tools: &ToolRunner,
+    bin: &Path,
     args: &[&str],
     stdin: Option<&str>,
 ) -> Result<String, PlaneError> {
     let tool = format!("{} {}", bin.display(), args.join(" "));
-    let mut child = Command::new(bin)
+    let mut cmd = tools.command(bin).map_err(|source| PlaneError::Spawn {
+        tool: tool.clone(),
+        source,
+    })?;
+    let mut child = cmd
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
