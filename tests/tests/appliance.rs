@@ -214,3 +214,32 @@ impl SpawnOutput for Command {
         std::thread::spawn(move || self.output().expect("spawn"))
     }
 }
+
+#[test]
+fn appliance_of_another_coold_is_drained_and_replaced() {
+    let inst = Instance::new();
+    // What an older CLI left behind: same name, another coold hash.
+    let old = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &inst.name,
+        "--label",
+        "coolify.component=cp",
+        "--label",
+        "coolify.coold.sha256=0000000000000000000000000000000000000000000000000000000000000000",
+        "localhost/coolify-test-busybox:latest",
+        "sleep",
+        "300",
+    ]);
+    assert!(old.status.success(), "{}", stderr(&old));
+    let old_id = String::from_utf8_lossy(&old.stdout).trim().to_string();
+
+    let up = ok_json(run(inst.up(&["-o", "json", "--drain-timeout", "2s"])));
+    let reason = up["container_action"]["replaced"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("coold changed (000000000000 → "), "{up}");
+    assert_ne!(field(&up, "container_id"), old_id);
+    assert_eq!(up["health"]["status"], "healthy");
+}

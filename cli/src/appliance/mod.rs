@@ -344,3 +344,50 @@ pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, Appli
         health_error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_timeout_names_url_last_answer_and_logs() {
+        let e = ApplianceError::HealthTimeout {
+            url: "http://127.0.0.1:8442/healthz".into(),
+            timeout: Duration::from_secs(30),
+            last_status: Some(503),
+            last_body: r#"{"status":"unhealthy"}"#.into(),
+            last_error: None,
+            logs: "coold starting\nping failed".into(),
+        };
+        let text = e.to_string();
+        for part in [
+            "http://127.0.0.1:8442/healthz",
+            "30s",
+            "503",
+            "unhealthy",
+            "ping failed",
+        ] {
+            assert!(text.contains(part), "{part} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn exit_while_starting_names_code_or_restarts() {
+        let exited = ApplianceError::ContainerExited {
+            name: "coolify-cp".into(),
+            exit_code: Some(2),
+            restarts: 0,
+            error: None,
+            logs: "configuration error: COOLD_X".into(),
+        };
+        assert!(exited.to_string().contains("exit code 2"));
+        let looped = ApplianceError::ContainerExited {
+            name: "coolify-cp".into(),
+            exit_code: None,
+            restarts: 3,
+            error: None,
+            logs: String::new(),
+        };
+        assert!(looped.to_string().contains("restarted 3 time(s)"));
+    }
+}
