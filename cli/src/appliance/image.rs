@@ -159,18 +159,6 @@ fn rootfs_tar(
         .map_err(|e| ApplianceError::Build(format!("packing the root filesystem: {e}")))
 }
 
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// Imports the image (one layer, no parent, no intermediate images: nothing
 /// another build or prune can share or remove from under it), then tags it.
 ///
@@ -193,7 +181,7 @@ async fn build(engine: &Engine, image: &str, coold: &EmbeddedCoold) -> Result<()
     let mut query = String::from("fromSrc=-");
     for c in &changes {
         query.push_str("&changes=");
-        query.push_str(&query_escape(c));
+        query.push_str(&raw::percent_encode(c));
     }
     let path = raw::compat_path(&format!("/images/create?{query}"));
     let body = rootfs_tar(&spec, coold, image)?;

@@ -58,7 +58,7 @@ pub async fn follow(socket: PathBuf, trigger: Arc<Notify>, stop: CancellationTok
 
 async fn stream_once(socket: &std::path::Path, trigger: &Notify) -> Result<(), String> {
     let filters = r#"{"type":["container"]}"#;
-    let path = format!("/v1.41/events?filters={}", percent(filters));
+    let path = raw::compat_path(&format!("/events?filters={}", raw::percent_encode(filters)));
     let resp = raw::open_get(socket, &path)
         .await
         .map_err(|e| e.to_string())?;
@@ -81,18 +81,6 @@ async fn stream_once(socket: &std::path::Path, trigger: &Notify) -> Result<(), S
         }
     }
     Err("event stream ended".into())
-}
-
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

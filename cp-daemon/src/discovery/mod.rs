@@ -21,6 +21,6 @@ pub use corrosion::CorrosionStore;
 pub use endpoint::{Change, Endpoint, Observed};
 pub use observe::NAMESPACE_LABEL;
 pub use plan::plan;
-pub use sqlite::SqliteStore;
+pub use sqlite::{from_sql, to_sql, SqliteStore};
 pub use store::{EndpointStore, Statement, StoreError, SCHEMA};
 pub use sync::{DiscoveryHandle, ReconcileStats, Sync, COMPONENT};

@@ -71,7 +71,9 @@ impl SqliteStore {
     }
 }
 
-fn to_sql(v: &Value) -> SqlValue {
+/// JSON parameter → SQLite value (the statements carry JSON params, the
+/// shape Corrosion takes).
+pub fn to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
@@ -84,7 +86,8 @@ fn to_sql(v: &Value) -> SqlValue {
     }
 }
 
-fn from_sql(v: SqlValue) -> Value {
+/// SQLite value → JSON, as Corrosion's query rows carry them.
+pub fn from_sql(v: SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,
         SqlValue::Integer(i) => Value::from(i),

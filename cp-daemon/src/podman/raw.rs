@@ -52,7 +52,15 @@ pub async fn get_json_at<T: serde::de::DeserializeOwned>(
     socket: &Path,
     full: &str,
 ) -> Result<Option<T>, RawError> {
-    let resp = open_get(socket, full).await?;
+    let (status, body) = read_all(full, open_get(socket, full).await?).await?;
+    decode(full, status, &body)
+}
+
+/// Status and whole body of a response.
+async fn read_all(
+    full: &str,
+    resp: http::Response<hyper::body::Incoming>,
+) -> Result<(u16, bytes::Bytes), RawError> {
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
@@ -63,7 +71,21 @@ pub async fn get_json_at<T: serde::de::DeserializeOwned>(
             reason: e.to_string(),
         })?
         .to_bytes();
-    decode(full, status, &body)
+    Ok((status, body))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for
+/// query values and path segments.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Sends a `GET` and returns the response with its body unread, for
@@ -83,17 +105,7 @@ pub async fn post(
     body: bytes::Bytes,
 ) -> Result<(u16, bytes::Bytes), RawError> {
     let resp = open(socket, http::Method::POST, full, Some((content_type, body))).await?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| RawError::Http {
-            path: full.to_string(),
-            reason: e.to_string(),
-        })?
-        .to_bytes();
-    Ok((status, body))
+    read_all(full, resp).await
 }
 
 async fn open(
@@ -254,7 +266,11 @@ pub async fn inspect_container(
     socket: &Path,
     name: &str,
 ) -> Result<Option<ContainerView>, RawError> {
-    get_json(socket, &format!("/containers/{}/json", path_segment(name))).await
+    get_json(
+        socket,
+        &format!("/containers/{}/json", percent_encode(name)),
+    )
+    .await
 }
 
 /// Lists every container, running or not.
@@ -262,19 +278,6 @@ pub async fn list_containers(socket: &Path) -> Result<Vec<ContainerSummaryView>,
     Ok(get_json(socket, "/containers/json?all=true")
         .await?
         .unwrap_or_default())
-}
-
-/// Percent-encodes what may not stand in one path segment.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -295,9 +298,9 @@ mod tests {
     #[test]
     fn names_cannot_escape_the_path() {
         assert_eq!(
-            path_segment("../../images/json"),
+            percent_encode("../../images/json"),
             "%2E%2E%2F%2E%2E%2Fimages%2Fjson"
         );
-        assert_eq!(path_segment("coolify-cp"), "coolify-cp");
+        assert_eq!(percent_encode("coolify-cp"), "coolify-cp");
     }
 }

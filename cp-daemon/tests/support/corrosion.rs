@@ -22,6 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use coold::discovery::{from_sql, to_sql};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -106,29 +107,6 @@ impl CorrosionFake {
 impl Drop for CorrosionFake {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn to_sql(v: &Value) -> SqlValue {
-    match v {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => n
-            .as_i64()
-            .map(SqlValue::Integer)
-            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
-    }
-}
-
-fn from_sql(v: SqlValue) -> Value {
-    match v {
-        SqlValue::Null => Value::Null,
-        SqlValue::Integer(i) => json!(i),
-        SqlValue::Real(f) => json!(f),
-        SqlValue::Text(s) => json!(s),
-        SqlValue::Blob(b) => json!(String::from_utf8_lossy(&b)),
     }
 }
 
