@@ -10,9 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
 use crate::config::Config;
+use crate::deny::DenyPolicy;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
+use crate::runtimes::Runtimes;
 
 /// What every verb handler can reach.
 #[derive(Debug)]
@@ -21,6 +23,10 @@ pub struct AgentContext {
     pub engine: Engine,
     pub health: Health,
     pub metrics: Metrics,
+    /// The deny filter's policy on `POST /containers`.
+    pub deny: DenyPolicy,
+    /// Allowed OCI runtimes and their per-runtime engine services.
+    pub runtimes: Runtimes,
 }
 
 /// Why the agent could not start or had to stop.
@@ -47,11 +53,21 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let health = Health::default();
     health.register(podman::COMPONENT, true);
     let drain = config.drain_timeout;
+    let deny = DenyPolicy {
+        bind_allowlist: config.bind_allowlist.clone(),
+    };
+    let runtimes = Runtimes::new(
+        config.allowed_runtimes.clone(),
+        config.podman_bin.clone(),
+        config.runtime_dir.clone(),
+    );
     let ctx = Arc::new(AgentContext {
         config,
         engine,
         health,
         metrics: Metrics::default(),
+        deny,
+        runtimes,
     });
 
     let stop = CancellationToken::new();
@@ -114,6 +130,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    ctx.runtimes.services.shutdown().await;
     tracing::info!("drained; exiting");
     outcome
 }

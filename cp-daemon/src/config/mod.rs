@@ -45,6 +45,16 @@ pub struct Config {
     pub podman_socket: PathBuf,
     /// `COOLD_DRAIN_TIMEOUT`: how long SIGTERM waits for in-flight verbs.
     pub drain_timeout: Duration,
+    /// `COOLD_BIND_ALLOWLIST`: comma-separated absolute host directories
+    /// under which container bind mounts may lie; empty = no binds.
+    pub bind_allowlist: Vec<PathBuf>,
+    /// `COOLD_ALLOWED_RUNTIMES`: OCI runtimes a create may ask for.
+    pub allowed_runtimes: Vec<String>,
+    /// `COOLD_PODMAN_BIN`: the podman binary that starts a per-runtime API
+    /// service when the engine ignores the runtime on create.
+    pub podman_bin: PathBuf,
+    /// `COOLD_RUNTIME_DIR`: where those per-runtime sockets live.
+    pub runtime_dir: PathBuf,
 }
 
 /// Paths of the REST API's certificate chain and private key (PEM).
@@ -82,6 +92,10 @@ pub mod defaults {
     pub const HEALTH_BIND: &str = "127.0.0.1:8442";
     pub const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
     pub const DRAIN_TIMEOUT: &str = "10s";
+    pub const BIND_ALLOWLIST: &str = "";
+    pub const ALLOWED_RUNTIMES: &str = "runc,crun,runsc";
+    pub const PODMAN_BIN: &str = "podman";
+    pub const RUNTIME_DIR: &str = "/run/coolify/runtimes";
 }
 
 impl Config {
@@ -179,6 +193,19 @@ impl Config {
             drain_timeout: parse::duration(
                 "COOLD_DRAIN_TIMEOUT",
                 &or("COOLD_DRAIN_TIMEOUT", defaults::DRAIN_TIMEOUT),
+            )?,
+            bind_allowlist: parse::path_list(
+                "COOLD_BIND_ALLOWLIST",
+                &or("COOLD_BIND_ALLOWLIST", defaults::BIND_ALLOWLIST),
+            )?,
+            allowed_runtimes: parse::runtimes(
+                "COOLD_ALLOWED_RUNTIMES",
+                &or("COOLD_ALLOWED_RUNTIMES", defaults::ALLOWED_RUNTIMES),
+            )?,
+            podman_bin: PathBuf::from(or("COOLD_PODMAN_BIN", defaults::PODMAN_BIN).trim()),
+            runtime_dir: parse::path(
+                "COOLD_RUNTIME_DIR",
+                &or("COOLD_RUNTIME_DIR", defaults::RUNTIME_DIR),
             )?,
         })
     }

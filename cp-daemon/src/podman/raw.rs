@@ -9,12 +9,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 /// Docker-compatible API version the compat endpoints are asked for.
-const API_VERSION: &str = "v1.41";
+pub const API_VERSION: &str = "v1.41";
+
+/// Prefix of the Docker-compatible API.
+pub const COMPAT: &str = "/v1.41";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -32,12 +35,18 @@ pub enum RawError {
     Json { path: String, reason: String },
 }
 
-/// `GET {path}` (path below the version prefix); 404 is `Ok(None)`.
-pub async fn get_json<T: serde::de::DeserializeOwned>(
+/// Prefix of libpod's own API, for what the compat API cannot say (the OCI
+/// runtime of a container, healthcheck runs, networks without DNS).
+pub const LIBPOD: &str = "/v4.0.0/libpod";
+
+/// One request to the engine socket: `full_path` carries its own version
+/// prefix (`/v1.41/...` or [`LIBPOD`]). Answers `(status, body)`.
+pub async fn request(
     socket: &Path,
-    path: &str,
-) -> Result<Option<T>, RawError> {
-    let full = format!("/{API_VERSION}{path}");
+    method: http::Method,
+    full_path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(u16, bytes::Bytes), RawError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| RawError::Connect {
@@ -45,16 +54,22 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
             reason: e.to_string(),
         })?;
     let http = |reason: String| RawError::Http {
-        path: full.clone(),
+        path: full_path.to_string(),
         reason,
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| http(e.to_string()))?;
     tokio::spawn(conn);
-    let req = http::Request::get(&full)
-        .header(http::header::HOST, "engine")
-        .body(Empty::<bytes::Bytes>::new())
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(full_path)
+        .header(http::header::HOST, "engine");
+    if body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let req = builder
+        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
         .map_err(|e| http(e.to_string()))?;
     let resp = sender
         .send_request(req)
@@ -67,25 +82,68 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| http(e.to_string()))?
         .to_bytes();
+    Ok((status, body))
+}
+
+/// A request that must succeed (2xx): the body, or [`RawError::Status`]
+/// with the engine's message.
+pub async fn call(
+    socket: &Path,
+    method: http::Method,
+    full_path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<bytes::Bytes, RawError> {
+    let (status, bytes) = request(socket, method, full_path, body).await?;
+    if (200..300).contains(&status) {
+        Ok(bytes)
+    } else {
+        Err(RawError::Status {
+            path: full_path.to_string(),
+            status,
+            message: error_message(&bytes),
+        })
+    }
+}
+
+/// The engine's error text from an error body (`{"message": …}`), or the
+/// body itself.
+pub fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// `GET {path}` below the compat version prefix; 404 is `Ok(None)`.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    path: &str,
+) -> Result<Option<T>, RawError> {
+    get_json_at(socket, &format!("/{API_VERSION}{path}")).await
+}
+
+/// `GET {full_path}` (with its own prefix); 404 is `Ok(None)`.
+pub async fn get_json_at<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    full: &str,
+) -> Result<Option<T>, RawError> {
+    let (status, body) = request(socket, http::Method::GET, full, None).await?;
     match status {
         200 => serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| RawError::Json {
-                path: full,
+                path: full.to_string(),
                 reason: e.to_string(),
             }),
         404 => Ok(None),
         _ => Err(RawError::Status {
-            path: full,
+            path: full.to_string(),
             status,
-            message: serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v.get("message")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+            message: error_message(&body),
         }),
     }
 }
@@ -159,7 +217,7 @@ pub async fn list_containers(socket: &Path) -> Result<Vec<ContainerSummaryView>,
 }
 
 /// Percent-encodes what may not stand in one path segment.
-fn path_segment(s: &str) -> String {
+pub fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_".contains(&b) {
