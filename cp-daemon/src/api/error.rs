@@ -35,9 +35,10 @@ pub enum ApiError {
 
 fn engine_message(e: &EngineError) -> String {
     match e {
-        EngineError::NotFound { .. } | EngineError::Conflict(_) | EngineError::Rejected(_) => {
-            e.to_string()
-        }
+        EngineError::NotFound { .. }
+        | EngineError::Conflict(_)
+        | EngineError::Rejected(_)
+        | EngineError::Failed(_) => e.to_string(),
         _ => format!("container engine unavailable: {e}"),
     }
 }

@@ -154,19 +154,7 @@ fn plain(field: &str, s: &str) -> Result<(), ApiError> {
 /// Checks what the engine would otherwise turn into a 500, so that bad
 /// input is always a 400 naming its field.
 pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
-    let image_ok = !req.image.is_empty()
-        && req.image.len() <= 255
-        && req
-            .image
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
-        && req.image.starts_with(|c: char| c.is_ascii_alphanumeric());
-    if !image_ok {
-        return Err(ApiError::bad_request(
-            "image",
-            "image must be an image reference such as localhost/tenant/web:v2",
-        ));
-    }
+    crate::images::check_ref("image", &req.image)?;
     if let Some(name) = &req.name {
         plain("name", name)?;
     }

@@ -124,12 +124,14 @@ pub fn check(req: &CreateContainer, policy: &DenyPolicy) -> Result<(), Denied> {
             None | Some("") | Some("private") => {}
             Some("auto") if field == "userns_mode" => {}
             Some("shareable") | Some("none") if field == "ipc_mode" => {}
-            Some(other) => return Err(deny(
-                field,
-                format!(
+            Some(other) => {
+                return Err(deny(
+                    field,
+                    format!(
                     "{field} {other:?} would share a namespace with the host or another container"
                 ),
-            )),
+                ))
+            }
         }
     }
     if !req.devices.is_empty() {

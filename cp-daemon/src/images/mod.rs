@@ -3,6 +3,8 @@
 //! registry's error. Reads are lenient (Podman's image JSON differs from
 //! Docker's in places).
 
+pub mod reference;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -79,6 +79,10 @@ impl EngineError {
                 what: format!("{what} ({message})"),
             },
             409 => EngineError::Conflict(message),
+            // Podman answers a wrong container state (remove while running,
+            // exec in a stopped one) with a 500 whose cause is this text.
+            500 if message.contains("container state improper") => EngineError::Conflict(message),
+            500 if message.contains("invalid reference format") => EngineError::Rejected(message),
             400 | 422 => EngineError::Rejected(message),
             _ => EngineError::Failed(format!("{status}: {message}")),
         }
