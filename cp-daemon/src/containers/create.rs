@@ -384,3 +384,51 @@ fn engine_spec(req: &CreateContainer) -> ContainerCreateBody {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decoding, validation and the deny filter on one body; the parts of
+    /// create that run before any I/O.
+    fn judge(body: &[u8]) -> Result<(), ApiError> {
+        let req: CreateContainer = decode::json(body)?;
+        validate(&req)?;
+        deny::check(&req, &deny::DenyPolicy::default()).map_err(|d| {
+            if d.malformed {
+                ApiError::bad_request(d.field, d.reason)
+            } else {
+                ApiError::forbidden(d.field, d.reason)
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_are_a_4xx_naming_a_field_never_a_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = judge(&body) {
+                prop_assert!(e.status().is_client_error(), "{e:?}");
+                prop_assert!(e.body().field.is_some(), "{e:?}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_field_values_are_a_4xx_naming_a_field(
+            key in prop::sample::select(vec!["name", "image", "cmd", "env", "labels", "ports", "mounts",
+                "memory_bytes", "nano_cpus", "healthcheck", "runtime", "user", "working_dir", "hostname",
+                "network", "cap_add", "security_opt", "devices", "pid_mode", "restart_policy"]),
+            value in "[ -~]{0,40}",
+        ) {
+            // The value as JSON when it parses, else as a string.
+            let v: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            let body = serde_json::json!({"image": "localhost/x:v1", key: v}).to_string();
+            if let Err(e) = judge(body.as_bytes()) {
+                prop_assert!(e.status().is_client_error(), "{e:?}");
+                prop_assert!(e.body().field.is_some(), "{body}: {e:?}");
+            }
+        }
+    }
+}

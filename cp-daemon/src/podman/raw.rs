@@ -47,29 +47,97 @@ pub async fn request(
     full_path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<(u16, bytes::Bytes), RawError> {
+    // Reads reuse idle keep-alive connections (a fresh connection per read
+    // was most of the agent's added latency on inspect). A reused one may
+    // have been closed by the engine meanwhile: a GET is safe to retry once
+    // on a fresh connection. Writes always take a fresh connection.
+    let reusable = method == http::Method::GET;
+    if reusable {
+        if let Some(sender) = idle_sender(socket).await {
+            if let Ok(answer) = send(socket, sender, &method, full_path, &body, true).await {
+                return Ok(answer);
+            }
+        }
+    }
+    let sender = connect(socket, full_path).await?;
+    send(socket, sender, &method, full_path, &body, reusable).await
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<bytes::Bytes>>;
+
+/// Most idle connections kept per engine socket.
+const MAX_IDLE: usize = 8;
+
+fn idle_pool() -> &'static std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Sender>>> {
+    static IDLE: std::sync::OnceLock<std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Sender>>>> =
+        std::sync::OnceLock::new();
+    IDLE.get_or_init(Default::default)
+}
+
+async fn idle_sender(socket: &Path) -> Option<Sender> {
+    loop {
+        let candidate = idle_pool()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(socket)
+            .and_then(Vec::pop)?;
+        if !candidate.is_closed() && candidate.is_ready() {
+            return Some(candidate);
+        }
+    }
+}
+
+fn park(socket: &Path, sender: Sender) {
+    if sender.is_closed() {
+        return;
+    }
+    let mut pool = idle_pool().lock().unwrap_or_else(|p| p.into_inner());
+    let idle = pool.entry(socket.to_path_buf()).or_default();
+    if idle.len() < MAX_IDLE {
+        idle.push(sender);
+    }
+}
+
+async fn connect(socket: &Path, full_path: &str) -> Result<Sender, RawError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| RawError::Connect {
             path: socket.display().to_string(),
             reason: e.to_string(),
         })?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| RawError::Http {
+            path: full_path.to_string(),
+            reason: e.to_string(),
+        })?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn send(
+    socket: &Path,
+    mut sender: Sender,
+    method: &http::Method,
+    full_path: &str,
+    body: &Option<Vec<u8>>,
+    keep: bool,
+) -> Result<(u16, bytes::Bytes), RawError> {
     let http = |reason: String| RawError::Http {
         path: full_path.to_string(),
         reason,
     };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| http(e.to_string()))?;
-    tokio::spawn(conn);
     let mut builder = http::Request::builder()
-        .method(method)
+        .method(method.clone())
         .uri(full_path)
         .header(http::header::HOST, "engine");
     if body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");
     }
     let req = builder
-        .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
+        .body(Full::new(bytes::Bytes::from(
+            body.clone().unwrap_or_default(),
+        )))
         .map_err(|e| http(e.to_string()))?;
     let resp = sender
         .send_request(req)
@@ -82,6 +150,9 @@ pub async fn request(
         .await
         .map_err(|e| http(e.to_string()))?
         .to_bytes();
+    if keep {
+        park(socket, sender);
+    }
     Ok((status, body))
 }
 

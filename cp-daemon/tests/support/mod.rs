@@ -34,6 +34,36 @@ pub struct Coold {
     pub api: SocketAddr,
     pub health: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The last of coold's stderr, drained by a thread: an unread pipe
+    /// would fill after a few hundred request logs and stall the agent.
+    pub stderr: std::sync::Arc<Mutex<String>>,
+}
+
+/// Keeps reading `stream` into a bounded buffer until it closes.
+fn drain_stderr(child: &mut Child) -> std::sync::Arc<Mutex<String>> {
+    const KEEP: usize = 64 * 1024;
+    let buf = std::sync::Arc::new(Mutex::new(String::new()));
+    if let Some(mut err) = child.stderr.take() {
+        let buf = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = err.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                let mut b = buf.lock().unwrap_or_else(|p| p.into_inner());
+                b.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                if b.len() > 2 * KEEP {
+                    let mut cut = b.len() - KEEP;
+                    while !b.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    b.drain(..cut);
+                }
+            }
+        });
+    }
+    buf
 }
 
 impl Coold {
@@ -61,12 +91,14 @@ impl Coold {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn coold");
+        let mut child = cmd.spawn().expect("spawn coold");
+        let stderr = drain_stderr(&mut child);
         let mut c = Coold {
             child,
             api,
             health,
             dir,
+            stderr,
         };
         c.wait_healthy(Duration::from_secs(15));
         c
@@ -92,16 +124,18 @@ impl Coold {
             .env("COOLD_RUNTIME_DIR", dir.path().join("runtimes"))
             .env("COOLD_DRAIN_TIMEOUT", "3s")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn coold");
+        let mut child = cmd.spawn().expect("spawn coold");
+        let stderr = drain_stderr(&mut child);
         let c = Coold {
             child,
             api,
             health,
             dir,
+            stderr,
         };
         let started = Instant::now();
         while TcpStream::connect(c.api).is_err() {
@@ -132,10 +166,12 @@ impl Coold {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
+                std::thread::sleep(Duration::from_millis(100));
+                let err = self
+                    .stderr
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 panic!("coold exited with {status} before it was healthy:\n{err}");
             }
             assert!(
