@@ -79,6 +79,38 @@ fn deploy_flow_through_rest_only() {
         (Some(3), Some("oops\n"))
     );
 
+    // exec, streamed: NDJSON lines, then the exit code
+    let (code, text) = c.request(
+        "POST",
+        &format!("/api/v1/containers/{id}/exec"),
+        Some(
+            &json!({"cmd": ["sh", "-c", "echo one; echo two >&2; exit 4"], "stream": true})
+                .to_string(),
+        ),
+    );
+    assert_eq!(code, 200, "{text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stdout" && l["text"] == "one\n"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stderr" && l["text"] == "two\n"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.last().map(|l| l["exit_code"].clone()),
+        Some(json!(4)),
+        "{text}"
+    );
+
     // logs, following; the stream must end when the container exits
     let api = c.api;
     let path = format!("/api/v1/containers/{id}/logs?follow=true");
@@ -499,4 +531,80 @@ fn images_list_and_openapi_are_served() {
         v["paths"]["/api/v1/containers/{id}/logs"]["get"].is_object(),
         "{v}"
     );
+}
+
+/// Sockets coold holds open (TCP and unix), from /proc.
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .map(|t| t.to_string_lossy().starts_with("socket:"))
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn logs_follow_stops_when_the_client_goes() {
+    use std::io::{Read, Write};
+    let c = Coold::start(&[]);
+    let mut guard = PodmanGuard::default();
+    let name = guard.container(&unique("verbs-follow"));
+    let body = json!({"name": name, "image": TEST_IMAGE,
+        "cmd": ["sh", "-c", "while true; do echo tick; sleep 1; done"]});
+    assert_eq!(
+        c.json("POST", "/api/v1/containers", Some(&body.to_string()))
+            .0,
+        201
+    );
+    assert_eq!(
+        c.json("POST", &format!("/api/v1/containers/{name}/start"), None)
+            .0,
+        204
+    );
+    wait_for_state(&c, &name, Duration::from_secs(20), |v| {
+        v["state"]["running"] == true
+    });
+    let pid = c.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = open_sockets(pid);
+
+    let mut s = std::net::TcpStream::connect(c.api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /api/v1/containers/{name}/logs?follow=true HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\r\n",
+        support::TOKEN
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("tick") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // While following: the client's connection and one to the engine.
+    assert!(
+        open_sockets(pid) >= baseline + 2,
+        "baseline {baseline}, now {}",
+        open_sockets(pid)
+    );
+    drop(s);
+    // The engine request goes with the client, while the container runs on.
+    let started = Instant::now();
+    while open_sockets(pid) > baseline {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "coold still holds {} sockets (baseline {baseline}) after the client went",
+            open_sockets(pid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let info = wait_for_state(&c, &name, Duration::from_secs(1), |_| true);
+    assert_eq!(info["state"]["running"], true);
 }
