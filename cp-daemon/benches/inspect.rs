@@ -135,21 +135,29 @@ fn main() {
     }
     let (mut a, mut d) = (Vec::new(), Vec::new());
     let (mut a_bytes, mut d_bytes) = (0, 0);
-    // Alternate blocks so that drift in the machine's load hits both sides.
-    for _ in 0..ROUNDS {
-        for _ in 0..PER_ROUND {
+    // Alternate request by request, and which side goes first, so that
+    // drift in the machine's load (it is shared) hits both sides alike.
+    for i in 0..ROUNDS * PER_ROUND {
+        let mut one = |agent_side: bool| {
             let t = Instant::now();
-            let (s, n) = direct.get(&direct_path);
-            d.push(t.elapsed());
+            let (s, n) = if agent_side {
+                agent.get(&agent_path)
+            } else {
+                direct.get(&direct_path)
+            };
+            let took = t.elapsed();
             assert_eq!(s, 200);
-            d_bytes = n;
-        }
-        for _ in 0..PER_ROUND {
-            let t = Instant::now();
-            let (s, n) = agent.get(&agent_path);
-            a.push(t.elapsed());
-            assert_eq!(s, 200);
-            a_bytes = n;
+            (agent_side, took, n)
+        };
+        for side in [i % 2 == 0, i % 2 == 1] {
+            let (is_agent, took, n) = one(side);
+            if is_agent {
+                a.push(took);
+                a_bytes = n;
+            } else {
+                d.push(took);
+                d_bytes = n;
+            }
         }
     }
     a.sort();

@@ -108,6 +108,11 @@ fn listed_runtime_the_engine_lacks_is_422_naming_runtime() {
     let (code, v) = c.json("POST", "/api/v1/containers", Some(&body.to_string()));
     assert_eq!(code, 422, "{v}");
     assert_eq!(v["field"], "runtime");
+    let error = v["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("kata-coolify-absent") && error.contains("not installed"),
+        "{v}"
+    );
     // Nothing is left behind by the attempt.
     let (code, _) = c.json("GET", &format!("/api/v1/containers/{name}"), None);
     assert_eq!(code, 404);
