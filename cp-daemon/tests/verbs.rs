@@ -201,6 +201,9 @@ fn restart_force_delete_and_healthcheck_run() {
     });
     let (code, v) = c.json("POST", "/api/v1/containers", Some(&body.to_string()));
     assert_eq!(code, 201, "{v}");
+    // the name is taken now
+    let (code, v) = c.json("POST", "/api/v1/containers", Some(&body.to_string()));
+    assert_eq!(code, 409, "{v}");
     assert_eq!(
         c.json("POST", &format!("/api/v1/containers/{name}/start"), None)
             .0,

@@ -73,6 +73,9 @@ impl EngineError {
         }
     }
 
+    /// Podman 4.3 answers some caller errors with a 500 whose text says
+    /// what happened (measured: a taken name, a running container); those
+    /// are sorted by their text here so the API can say 409.
     pub fn from_status(status: u16, message: String, what: &str) -> EngineError {
         match status {
             404 => EngineError::NotFound {
@@ -81,8 +84,16 @@ impl EngineError {
             409 => EngineError::Conflict(message),
             // Podman answers a wrong container state (remove while running,
             // exec in a stopped one) with a 500 whose cause is this text.
-            500 if message.contains("container state improper") => EngineError::Conflict(message),
-            500 if message.contains("invalid reference format") => EngineError::Rejected(message),
+            500 if message.contains("container state improper")
+                || message.contains("is already in use") =>
+            {
+                EngineError::Conflict(message)
+            }
+            500 if message.contains("invalid reference format")
+                || message.contains("no command or entrypoint provided") =>
+            {
+                EngineError::Rejected(message)
+            }
             400 | 422 => EngineError::Rejected(message),
             _ => EngineError::Failed(format!("{status}: {message}")),
         }
