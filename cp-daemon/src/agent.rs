@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
 use crate::config::{Config, StoreKind};
+use crate::deny::DenyPolicy;
 use crate::discovery::{
     self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
 };
@@ -20,6 +21,7 @@ use crate::health::{Health, Status};
 use crate::hosttools::ToolRunner;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
+use crate::runtimes::Runtimes;
 
 /// What every verb handler can reach.
 #[derive(Debug)]
@@ -31,6 +33,10 @@ pub struct AgentContext {
     /// `None` when `COOLD_FIREWALL=off`.
     pub firewall: Option<FirewallStore>,
     pub discovery: DiscoveryHandle,
+    /// The deny filter's policy on `POST /containers`.
+    pub deny: DenyPolicy,
+    /// Allowed OCI runtimes and their per-runtime engine services.
+    pub runtimes: Runtimes,
 }
 
 /// Why the agent could not start or had to stop.
@@ -83,6 +89,14 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         health.clone(),
         config.agent_healthchecks,
     );
+    let deny = DenyPolicy {
+        bind_allowlist: config.bind_allowlist.clone(),
+    };
+    let runtimes = Runtimes::new(
+        config.allowed_runtimes.clone(),
+        config.podman_bin.clone(),
+        config.runtime_dir.clone(),
+    );
     let ctx = Arc::new(AgentContext {
         config,
         engine,
@@ -90,6 +104,8 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         metrics: Metrics::default(),
         firewall,
         discovery,
+        deny,
+        runtimes,
     });
 
     let stop = CancellationToken::new();
@@ -159,6 +175,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    ctx.runtimes.services.shutdown().await;
     tracing::info!("drained; exiting");
     outcome
 }

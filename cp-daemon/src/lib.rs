@@ -8,11 +8,17 @@
 pub mod agent;
 pub mod api;
 pub mod config;
+pub mod containers;
+pub mod deny;
 pub mod discovery;
 pub mod firewall;
 pub mod health;
 pub mod host;
 pub mod hosttools;
+pub mod images;
 pub mod init;
 pub mod metrics;
+pub mod networks;
 pub mod podman;
+pub mod runtimes;
+pub mod volumes;

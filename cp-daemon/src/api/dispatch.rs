@@ -1,7 +1,10 @@
 //! The one dispatcher every transport calls: a [`Verb`] in, a [`Reply`] or an
 //! [`ApiError`] out.
 
+use std::pin::Pin;
+
 use bytes::Bytes;
+use futures_util::Stream;
 use http::StatusCode;
 use serde::Serialize;
 
@@ -11,54 +14,68 @@ use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{discovery, host};
+use crate::{containers, discovery, host, images, networks, volumes};
 
-/// A successful answer: status and JSON body.
+/// A body that arrives over time (logs with `follow`, streamed exec). Each
+/// item is one NDJSON line; the stream ends when the source ends, and is
+/// dropped (closing the engine request) when the client goes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// What a successful answer carries.
+pub enum ReplyBody {
+    Json(serde_json::Value),
+    /// `application/x-ndjson`, streamed as it comes.
+    Stream(ByteStream),
+    Empty,
+}
+
+impl std::fmt::Debug for ReplyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyBody::Json(v) => write!(f, "Json({v})"),
+            ReplyBody::Stream(_) => f.write_str("Stream"),
+            ReplyBody::Empty => f.write_str("Empty"),
+        }
+    }
+}
+
+/// A successful answer: status and body.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
-    pub body: serde_json::Value,
+    pub body: ReplyBody,
 }
 
 impl Reply {
     pub fn ok(body: impl Serialize) -> Result<Reply, ApiError> {
-        Reply::with_status(StatusCode::OK, body)
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    pub fn created(body: impl Serialize) -> Result<Reply, ApiError> {
+        Self::with_status(StatusCode::CREATED, body)
+    }
+
+    pub fn no_content() -> Result<Reply, ApiError> {
+        Ok(Reply {
+            status: StatusCode::NO_CONTENT,
+            body: ReplyBody::Empty,
+        })
+    }
+
+    pub fn stream(stream: ByteStream) -> Result<Reply, ApiError> {
+        Ok(Reply {
+            status: StatusCode::OK,
+            body: ReplyBody::Stream(stream),
+        })
     }
 
     pub fn with_status(status: StatusCode, body: impl Serialize) -> Result<Reply, ApiError> {
         let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body: ReplyBody::Json(body),
+        })
     }
-
-    /// 204: transports send no body.
-    pub fn no_content() -> Reply {
-        Reply {
-            status: StatusCode::NO_CONTENT,
-            body: serde_json::Value::Null,
-        }
-    }
-}
-
-/// Decodes a JSON body; an error names the offending field (or `body`).
-pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path.is_empty() || path == "." {
-            // serde names a missing or unknown field only in the message.
-            let msg = e.inner().to_string();
-            msg.split('`')
-                .nth(1)
-                .map(str::to_string)
-                .unwrap_or_else(|| "body".into())
-        } else {
-            path
-        };
-        ApiError::BadRequest {
-            message: format!("{field}: {}", e.inner()),
-            field,
-        }
-    })
 }
 
 /// A decoded request: the verb, its raw query string and body.
@@ -70,12 +87,56 @@ pub struct VerbRequest {
 }
 
 pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, ApiError> {
+    let query = req.query.as_deref().unwrap_or("");
+    let body = &req.body;
     match req.verb {
+        Verb::ImagePull => Reply::ok(images::pull(ctx, body).await?),
+        Verb::ImageList => Reply::ok(images::list(ctx).await?),
+        Verb::ImageDelete { reference } => {
+            images::delete(ctx, &reference, query).await?;
+            Reply::no_content()
+        }
+        Verb::ContainerCreate => Reply::created(containers::create(ctx, body).await?),
+        Verb::ContainerStart { id } => {
+            containers::start(ctx, &id).await?;
+            Reply::no_content()
+        }
+        Verb::ContainerStop { id } => {
+            containers::stop(ctx, &id, body).await?;
+            Reply::no_content()
+        }
+        Verb::ContainerRestart { id } => {
+            containers::restart(ctx, &id, body).await?;
+            Reply::no_content()
+        }
+        Verb::ContainerDelete { id } => {
+            containers::delete(ctx, &id, query, body).await?;
+            Reply::no_content()
+        }
+        Verb::ContainerInspect { id } => Reply::ok(containers::inspect(ctx, &id).await?),
+        Verb::ContainerLogs { id } => Reply::stream(containers::logs(ctx, &id, query).await?),
+        Verb::ContainerExec { id } => match containers::exec(ctx, &id, body).await? {
+            containers::ExecReply::Done(out) => Reply::ok(out),
+            containers::ExecReply::Streaming(s) => Reply::stream(s),
+        },
+        Verb::ContainerHealthcheck { id } => Reply::ok(containers::healthcheck(ctx, &id).await?),
+        Verb::VolumeCreate => Reply::created(volumes::create(ctx, body).await?),
+        Verb::VolumeDelete { name } => {
+            volumes::delete(ctx, &name, query).await?;
+            Reply::no_content()
+        }
+        Verb::VolumeInspect { name } => Reply::ok(volumes::inspect(ctx, &name).await?),
+        Verb::NetworkCreate => Reply::created(networks::create(ctx, body).await?),
+        Verb::NetworkDelete { name } => {
+            networks::delete(ctx, &name).await?;
+            Reply::no_content()
+        }
+        Verb::NetworkList => Reply::ok(networks::list(ctx).await?),
         Verb::HostInfo => Reply::ok(host::info(ctx).await?),
         Verb::HostContainers => Reply::ok(host::containers(&ctx.engine).await?),
         Verb::HostStats => Reply::ok(host::stats(&ctx.engine).await?),
         Verb::FirewallAllow => {
-            let rule = parse_body::<RuleRequest>(&req.body)?
+            let rule = super::decode::json::<RuleRequest>(&req.body)?
                 .validate()
                 .map_err(firewall::FirewallError::from)?;
             let (view, created) = store(ctx)?.allow(rule).await?;
@@ -95,16 +156,16 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             let id = RuleId::parse("id", &id).map_err(firewall::FirewallError::from)?;
             // 204 whether it existed or not: a reconciling caller may retry.
             store(ctx)?.delete(&id).await?;
-            Ok(Reply::no_content())
+            Reply::no_content()
         }
         Verb::FirewallBulk => {
-            let body = parse_body::<BulkRequest>(&req.body)?;
+            let body = super::decode::json::<BulkRequest>(&req.body)?;
             let rules =
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.bulk(rules).await?)
         }
         Verb::FirewallReconcile => {
-            let body = parse_body::<ReconcileRequest>(&req.body)?;
+            let body = super::decode::json::<ReconcileRequest>(&req.body)?;
             let namespace = body
                 .namespace
                 .as_deref()
@@ -123,6 +184,10 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             service_id,
             container_id,
         } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
+        Verb::OpenApi => Ok(Reply {
+            status: StatusCode::OK,
+            body: ReplyBody::Json(super::openapi::document_json()),
+        }),
     }
 }
 

@@ -2,15 +2,32 @@
 //! server (bearer token, optional TLS) and the loopback health listener.
 
 mod auth;
+pub mod decode;
 mod dispatch;
 mod error;
+pub mod openapi;
 mod rest;
 mod serve;
 mod verbs;
 
 pub use auth::BearerToken;
-pub use dispatch::{dispatch, parse_body, Reply, VerbRequest};
+pub use decode::json as parse_body;
+pub use dispatch::{dispatch, ByteStream, Reply, ReplyBody, VerbRequest};
 pub use error::{ApiError, ErrorBody};
 pub use rest::{api_router, health_router};
 pub use serve::{bind, load_tls, serve, ServeError};
 pub use verbs::{RouteError, Verb, API_PREFIX};
+
+/// A runtime refusal as the API answers it: 403 not allowed, 422 not
+/// installed, both naming `runtime`.
+pub fn runtime_error(e: crate::runtimes::RuntimeError) -> ApiError {
+    use crate::runtimes::RuntimeError;
+    match e {
+        RuntimeError::NotAllowed { .. } => ApiError::forbidden("runtime", e.to_string()),
+        RuntimeError::NotInstalled { .. } => ApiError::Unprocessable {
+            field: "runtime".into(),
+            message: e.to_string(),
+        },
+        RuntimeError::Engine(inner) => ApiError::Engine(inner),
+    }
+}

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::auth::BearerToken;
-use super::dispatch::{dispatch, VerbRequest};
+use super::dispatch::{dispatch, ReplyBody, VerbRequest};
 use super::error::ApiError;
 use super::verbs::Verb;
 use crate::agent::AgentContext;
@@ -66,8 +66,16 @@ async fn handle(
     tracing::info!(verb = name, %method, path = uri.path(), status = status.as_u16(),
         duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
     match result {
-        Ok(reply) if reply.status == StatusCode::NO_CONTENT => reply.status.into_response(),
-        Ok(reply) => (reply.status, Json(reply.body)).into_response(),
+        Ok(reply) => match reply.body {
+            ReplyBody::Json(v) => (reply.status, Json(v)).into_response(),
+            ReplyBody::Stream(s) => (
+                reply.status,
+                [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+                axum::body::Body::from_stream(s),
+            )
+                .into_response(),
+            ReplyBody::Empty => reply.status.into_response(),
+        },
         Err(e) => error_response(&e),
     }
 }

@@ -10,9 +10,46 @@ use http::Method;
 /// Every path of the agent surface lives under this prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// One verb of the agent's wire surface, with its path parameters.
+/// One verb of the agent's wire surface, with its path parameters (already
+/// percent-decoded; checked by the concern that uses them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
+    /// `POST /api/v1/images/pull`
+    ImagePull,
+    /// `GET /api/v1/images`
+    ImageList,
+    /// `DELETE /api/v1/images/{ref}` (the reference may hold `/`)
+    ImageDelete { reference: String },
+    /// `POST /api/v1/containers`
+    ContainerCreate,
+    /// `POST /api/v1/containers/{id}/start`
+    ContainerStart { id: String },
+    /// `POST /api/v1/containers/{id}/stop`
+    ContainerStop { id: String },
+    /// `POST /api/v1/containers/{id}/restart`
+    ContainerRestart { id: String },
+    /// `DELETE /api/v1/containers/{id}`
+    ContainerDelete { id: String },
+    /// `GET /api/v1/containers/{id}`
+    ContainerInspect { id: String },
+    /// `GET /api/v1/containers/{id}/logs`
+    ContainerLogs { id: String },
+    /// `POST /api/v1/containers/{id}/exec`
+    ContainerExec { id: String },
+    /// `POST /api/v1/containers/{id}/healthcheck/run`
+    ContainerHealthcheck { id: String },
+    /// `POST /api/v1/volumes`
+    VolumeCreate,
+    /// `DELETE /api/v1/volumes/{name}`
+    VolumeDelete { name: String },
+    /// `GET /api/v1/volumes/{name}`
+    VolumeInspect { name: String },
+    /// `POST /api/v1/networks`
+    NetworkCreate,
+    /// `DELETE /api/v1/networks/{name}`
+    NetworkDelete { name: String },
+    /// `GET /api/v1/networks`
+    NetworkList,
     /// `GET /api/v1/host/info`
     HostInfo,
     /// `GET /api/v1/host/containers`
@@ -39,6 +76,8 @@ pub enum Verb {
         service_id: String,
         container_id: String,
     },
+    /// `GET /api/v1/openapi.json`
+    OpenApi,
 }
 
 /// Why a request matched no verb.
@@ -58,6 +97,24 @@ impl Verb {
     /// Stable name for logs and metrics; never contains request data.
     pub fn name(&self) -> &'static str {
         match self {
+            Verb::ImagePull => "images.pull",
+            Verb::ImageList => "images.list",
+            Verb::ImageDelete { .. } => "images.delete",
+            Verb::ContainerCreate => "containers.create",
+            Verb::ContainerStart { .. } => "containers.start",
+            Verb::ContainerStop { .. } => "containers.stop",
+            Verb::ContainerRestart { .. } => "containers.restart",
+            Verb::ContainerDelete { .. } => "containers.delete",
+            Verb::ContainerInspect { .. } => "containers.inspect",
+            Verb::ContainerLogs { .. } => "containers.logs",
+            Verb::ContainerExec { .. } => "containers.exec",
+            Verb::ContainerHealthcheck { .. } => "containers.healthcheck",
+            Verb::VolumeCreate => "volumes.create",
+            Verb::VolumeDelete { .. } => "volumes.delete",
+            Verb::VolumeInspect { .. } => "volumes.inspect",
+            Verb::NetworkCreate => "networks.create",
+            Verb::NetworkDelete { .. } => "networks.delete",
+            Verb::NetworkList => "networks.list",
             Verb::HostInfo => "host.info",
             Verb::HostContainers => "host.containers",
             Verb::HostStats => "host.stats",
@@ -69,6 +126,7 @@ impl Verb {
             Verb::ServicesRegister => "services.register",
             Verb::ServiceEndpoints { .. } => "services.endpoints",
             Verb::ServiceEndpointDelete { .. } => "services.endpoint.delete",
+            Verb::OpenApi => "openapi",
         }
     }
 
@@ -78,11 +136,22 @@ impl Verb {
             path: path.to_string(),
         };
         let rest = path.strip_prefix(API_PREFIX).ok_or_else(not_found)?;
-        let segments: Vec<&str> = rest
+        let raw: Vec<&str> = rest
             .trim_end_matches('/')
             .split('/')
             .skip(1) // the empty segment before the leading '/'
             .collect();
+        // Decoded segments: a `%2F` inside an id stays inside that id.
+        let mut segments = Vec::with_capacity(raw.len());
+        for seg in &raw {
+            let decoded = percent_decode(seg).ok_or_else(not_found)?;
+            // Empty, `.` and `..` segments name nothing in the closed set.
+            if decoded.is_empty() || decoded == "." || decoded == ".." {
+                return Err(not_found());
+            }
+            segments.push(decoded);
+        }
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let only = |allowed: Method, verb: Verb| {
             if *method == allowed {
                 Ok(verb)
@@ -94,7 +163,58 @@ impl Verb {
                 })
             }
         };
-        match segments.as_slice() {
+        let either = |a: (Method, Verb), b: (Method, Verb)| {
+            if *method == a.0 {
+                Ok(a.1)
+            } else if *method == b.0 {
+                Ok(b.1)
+            } else {
+                Err(RouteError::MethodNotAllowed {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    allowed: if a.0 == Method::GET {
+                        "GET, DELETE"
+                    } else {
+                        "POST, GET"
+                    },
+                })
+            }
+        };
+        let id = |s: &str| s.to_string();
+        match segs.as_slice() {
+            ["images", "pull"] => only(Method::POST, Verb::ImagePull),
+            ["images"] => only(Method::GET, Verb::ImageList),
+            ["images", reference @ ..] if !reference.is_empty() => only(
+                Method::DELETE,
+                Verb::ImageDelete {
+                    reference: reference.join("/"),
+                },
+            ),
+            ["containers"] => only(Method::POST, Verb::ContainerCreate),
+            ["containers", c] => either(
+                (Method::GET, Verb::ContainerInspect { id: id(c) }),
+                (Method::DELETE, Verb::ContainerDelete { id: id(c) }),
+            ),
+            ["containers", c, "start"] => only(Method::POST, Verb::ContainerStart { id: id(c) }),
+            ["containers", c, "stop"] => only(Method::POST, Verb::ContainerStop { id: id(c) }),
+            ["containers", c, "restart"] => {
+                only(Method::POST, Verb::ContainerRestart { id: id(c) })
+            }
+            ["containers", c, "logs"] => only(Method::GET, Verb::ContainerLogs { id: id(c) }),
+            ["containers", c, "exec"] => only(Method::POST, Verb::ContainerExec { id: id(c) }),
+            ["containers", c, "healthcheck", "run"] => {
+                only(Method::POST, Verb::ContainerHealthcheck { id: id(c) })
+            }
+            ["volumes"] => only(Method::POST, Verb::VolumeCreate),
+            ["volumes", n] => either(
+                (Method::GET, Verb::VolumeInspect { name: id(n) }),
+                (Method::DELETE, Verb::VolumeDelete { name: id(n) }),
+            ),
+            ["networks"] => either(
+                (Method::POST, Verb::NetworkCreate),
+                (Method::GET, Verb::NetworkList),
+            ),
+            ["networks", n] => only(Method::DELETE, Verb::NetworkDelete { name: id(n) }),
             ["host", "info"] => only(Method::GET, Verb::HostInfo),
             ["host", "containers"] => only(Method::GET, Verb::HostContainers),
             ["host", "stats"] => only(Method::GET, Verb::HostStats),
@@ -126,9 +246,28 @@ impl Verb {
                     container_id: cid.to_string(),
                 },
             ),
+            ["openapi.json"] => only(Method::GET, Verb::OpenApi),
             _ => Err(not_found()),
         }
     }
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn allowed_name(m: &Method) -> &'static str {
@@ -187,6 +326,12 @@ mod tests {
         for p in [
             "/api/v1/host",
             "/api/v1/host/info/extra",
+            "/api/v1/containers/x/attach",
+            "/api/v1/containers/x/archive",
+            "/api/v1/containers/%2E%2E/start",
+            "/api/v1/containers//start",
+            "/api/v1/containers/x/bad%zz",
+            "/api/v1/volumes/a/b",
             "/api/v2/host/info",
             "/v1.41/containers/json",
             "/api/v1/../host/info",
@@ -246,7 +391,67 @@ mod tests {
     }
 
     #[test]
+    fn podman_verbs_route_with_their_ids() {
+        let cases = [
+            (Method::POST, "/api/v1/images/pull", Verb::ImagePull),
+            (Method::GET, "/api/v1/images", Verb::ImageList),
+            (
+                Method::DELETE,
+                "/api/v1/images/localhost/tenant/web:v2",
+                Verb::ImageDelete {
+                    reference: "localhost/tenant/web:v2".into(),
+                },
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/images/localhost%2Fweb%3Av2",
+                Verb::ImageDelete {
+                    reference: "localhost/web:v2".into(),
+                },
+            ),
+            (Method::POST, "/api/v1/containers", Verb::ContainerCreate),
+            (
+                Method::GET,
+                "/api/v1/containers/web-1",
+                Verb::ContainerInspect { id: "web-1".into() },
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/containers/web-1",
+                Verb::ContainerDelete { id: "web-1".into() },
+            ),
+            (
+                Method::POST,
+                "/api/v1/containers/web-1/healthcheck/run",
+                Verb::ContainerHealthcheck { id: "web-1".into() },
+            ),
+            (
+                Method::GET,
+                "/api/v1/containers/web-1/logs",
+                Verb::ContainerLogs { id: "web-1".into() },
+            ),
+            (Method::POST, "/api/v1/networks", Verb::NetworkCreate),
+            (Method::GET, "/api/v1/networks", Verb::NetworkList),
+            (
+                Method::GET,
+                "/api/v1/volumes/web-data",
+                Verb::VolumeInspect {
+                    name: "web-data".into(),
+                },
+            ),
+            (Method::GET, "/api/v1/openapi.json", Verb::OpenApi),
+        ];
+        for (m, p, want) in cases {
+            assert_eq!(Verb::route(&m, p), Ok(want), "{m} {p}");
+        }
+    }
+
+    #[test]
     fn wrong_method_is_method_not_allowed() {
+        assert!(matches!(
+            Verb::route(&Method::PUT, "/api/v1/containers/x"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
         assert!(matches!(
             Verb::route(&Method::POST, "/api/v1/host/info"),
             Err(RouteError::MethodNotAllowed { allowed: "GET", .. })

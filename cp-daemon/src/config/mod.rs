@@ -59,6 +59,16 @@ pub struct Config {
     /// `COOLD_HEALTHCHECKS`: `agent` runs managed containers' healthchecks
     /// (no systemd); `engine` leaves them to Podman's systemd timers.
     pub agent_healthchecks: bool,
+    /// `COOLD_BIND_ALLOWLIST`: comma-separated absolute host directories
+    /// under which container bind mounts may lie; empty = no binds.
+    pub bind_allowlist: Vec<PathBuf>,
+    /// `COOLD_ALLOWED_RUNTIMES`: OCI runtimes a create may ask for.
+    pub allowed_runtimes: Vec<String>,
+    /// `COOLD_PODMAN_BIN`: the podman binary that starts a per-runtime API
+    /// service when the engine ignores the runtime on create.
+    pub podman_bin: PathBuf,
+    /// `COOLD_RUNTIME_DIR`: where those per-runtime sockets live.
+    pub runtime_dir: PathBuf,
 }
 
 /// Which endpoint store discovery writes to.
@@ -109,6 +119,10 @@ pub mod defaults {
     pub const ENDPOINT_STORE: &str = "sqlite";
     pub const CORROSION_API: &str = "127.0.0.1:8080";
     pub const HEALTHCHECKS: &str = "agent";
+    pub const BIND_ALLOWLIST: &str = "";
+    pub const ALLOWED_RUNTIMES: &str = "runc,crun,runsc";
+    pub const PODMAN_BIN: &str = "podman";
+    pub const RUNTIME_DIR: &str = "/run/coolify/runtimes";
 }
 
 impl Config {
@@ -240,6 +254,19 @@ impl Config {
                     })
                 }
             },
+            bind_allowlist: parse::path_list(
+                "COOLD_BIND_ALLOWLIST",
+                &or("COOLD_BIND_ALLOWLIST", defaults::BIND_ALLOWLIST),
+            )?,
+            allowed_runtimes: parse::runtimes(
+                "COOLD_ALLOWED_RUNTIMES",
+                &or("COOLD_ALLOWED_RUNTIMES", defaults::ALLOWED_RUNTIMES),
+            )?,
+            podman_bin: PathBuf::from(or("COOLD_PODMAN_BIN", defaults::PODMAN_BIN).trim()),
+            runtime_dir: parse::path(
+                "COOLD_RUNTIME_DIR",
+                &or("COOLD_RUNTIME_DIR", defaults::RUNTIME_DIR),
+            )?,
         })
     }
 }

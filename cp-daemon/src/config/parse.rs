@@ -206,3 +206,56 @@ pub fn namespaces(var: &'static str, v: &str) -> Result<Vec<Namespace>, ConfigEr
     }
     Ok(out)
 }
+
+/// Comma-separated absolute paths; `..` components are refused so that an
+/// allowlist entry means what it says.
+pub fn path_list(var: &'static str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let p = PathBuf::from(entry);
+        if !p.is_absolute() {
+            return Err(invalid(
+                var,
+                v,
+                format!("{entry:?} must be an absolute path"),
+            ));
+        }
+        if p.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(invalid(var, v, format!("{entry:?} must not contain `..`")));
+        }
+        if p == std::path::Path::new("/") {
+            return Err(invalid(
+                var,
+                v,
+                "`/` would allow binding the whole host; list the directories instead",
+            ));
+        }
+        out.push(p.components().collect());
+    }
+    Ok(out)
+}
+
+/// Comma-separated runtime names (`runc,crun,runsc`), at least one.
+pub fn runtimes(var: &'static str, v: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let ok = name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(invalid(
+                var,
+                v,
+                format!("runtime name {name:?} must be 1-64 of [A-Za-z0-9._-]"),
+            ));
+        }
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(var, v, "list at least one runtime, e.g. runc"));
+    }
+    Ok(out)
+}

@@ -35,6 +35,26 @@ fn defaults_follow_seed_000() {
     assert_eq!(c.dns_zone, "coolify.internal");
     assert_eq!(c.dns_upstream, "1.1.1.1:53".parse().unwrap());
     assert_eq!(c.health_bind, "127.0.0.1:8442".parse().unwrap());
+    assert!(c.bind_allowlist.is_empty());
+    assert_eq!(c.allowed_runtimes, ["runc", "crun", "runsc"]);
+}
+
+#[test]
+fn bind_allowlist_and_runtimes_parse() {
+    let c = config(&[
+        MGMT,
+        ("COOLD_BIND_ALLOWLIST", "/srv/apps/, /var/lib/coolify/binds"),
+        ("COOLD_ALLOWED_RUNTIMES", "runc, runsc,runc"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        c.bind_allowlist,
+        [
+            PathBuf::from("/srv/apps"),
+            PathBuf::from("/var/lib/coolify/binds")
+        ]
+    );
+    assert_eq!(c.allowed_runtimes, ["runc", "runsc"]);
 }
 
 #[test]
@@ -70,6 +90,13 @@ fn each_bad_value_is_rejected_with_its_name() {
         ("COOLD_HOST_ROOT", "host"),
         ("COOLD_ENDPOINT_STORE", "postgres"),
         ("COOLD_HEALTHCHECKS", "sometimes"),
+        ("COOLD_BIND_ALLOWLIST", "relative/dir"),
+        ("COOLD_BIND_ALLOWLIST", "/srv/apps,/srv/../etc"),
+        ("COOLD_BIND_ALLOWLIST", "/"),
+        ("COOLD_ALLOWED_RUNTIMES", "runc,run sc"),
+        ("COOLD_ALLOWED_RUNTIMES", " , "),
+        ("COOLD_ALLOWED_RUNTIMES", "runc;/bin/sh"),
+        ("COOLD_RUNTIME_DIR", "runtimes"),
     ];
     for (var, value) in cases {
         let got = rejected_var(&[MGMT, (var, value)]);

@@ -188,7 +188,7 @@ pub async fn deregister(
         .await
         .map_err(store_err)?;
     d.wrote();
-    Ok(Reply::no_content())
+    Reply::no_content()
 }
 
 #[cfg(test)]

@@ -30,6 +30,74 @@ pub enum EngineError {
     Api(#[from] bollard::errors::Error),
     #[error(transparent)]
     Raw(#[from] raw::RawError),
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the engine refused the request: {0}")]
+    Rejected(String),
+    #[error("Podman API unreachable: {0}; is `podman system service` running?")]
+    Unavailable(String),
+    #[error("Podman API failed: {0}")]
+    Failed(String),
+}
+
+impl EngineError {
+    /// Sorts a bollard error by what the caller can do about it. `what`
+    /// names the object for a 404 ("container web-1").
+    pub fn classify(e: bollard::errors::Error, what: &str) -> EngineError {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => Self::from_status(status_code, message, what),
+            B::HyperResponseError { .. }
+            | B::IOError { .. }
+            | B::RequestTimeoutError
+            | B::HyperLegacyError { .. } => EngineError::Unavailable(e.to_string()),
+            other => EngineError::Failed(other.to_string()),
+        }
+    }
+
+    /// Same for a lenient raw read.
+    pub fn classify_raw(e: raw::RawError, what: &str) -> EngineError {
+        match e {
+            raw::RawError::Connect { .. } | raw::RawError::Http { .. } => {
+                EngineError::Unavailable(e.to_string())
+            }
+            raw::RawError::Status {
+                status, message, ..
+            } => Self::from_status(status, message, what),
+            raw::RawError::Json { .. } => EngineError::Failed(e.to_string()),
+        }
+    }
+
+    /// Podman 4.3 answers some caller errors with a 500 whose text says
+    /// what happened (measured: a taken name, a running container); those
+    /// are sorted by their text here so the API can say 409.
+    pub fn from_status(status: u16, message: String, what: &str) -> EngineError {
+        match status {
+            404 => EngineError::NotFound {
+                what: format!("{what} ({message})"),
+            },
+            409 => EngineError::Conflict(message),
+            // Podman answers a wrong container state (remove while running,
+            // exec in a stopped one) with a 500 whose cause is this text.
+            500 if message.contains("container state improper")
+                || message.contains("is already in use") =>
+            {
+                EngineError::Conflict(message)
+            }
+            500 if message.contains("invalid reference format")
+                || message.contains("no command or entrypoint provided") =>
+            {
+                EngineError::Rejected(message)
+            }
+            400 | 422 => EngineError::Rejected(message),
+            _ => EngineError::Failed(format!("{status}: {message}")),
+        }
+    }
 }
 
 /// A handle to the engine API; cheap to clone.

@@ -36,6 +36,36 @@ pub struct Coold {
     pub api: SocketAddr,
     pub health: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The last of coold's stderr, drained by a thread: an unread pipe
+    /// would fill after a few hundred request logs and stall the agent.
+    pub stderr: std::sync::Arc<Mutex<String>>,
+}
+
+/// Keeps reading `stream` into a bounded buffer until it closes.
+fn drain_stderr(child: &mut Child) -> std::sync::Arc<Mutex<String>> {
+    const KEEP: usize = 64 * 1024;
+    let buf = std::sync::Arc::new(Mutex::new(String::new()));
+    if let Some(mut err) = child.stderr.take() {
+        let buf = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = err.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                let mut b = buf.lock().unwrap_or_else(|p| p.into_inner());
+                b.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                if b.len() > 2 * KEEP {
+                    let mut cut = b.len() - KEEP;
+                    while !b.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    b.drain(..cut);
+                }
+            }
+        });
+    }
+    buf
 }
 
 impl Coold {
@@ -61,20 +91,78 @@ impl Coold {
             // firewall run inside a private netns and pass COOLD_FIREWALL=on.
             .env("COOLD_FIREWALL", "off")
             .env("COOLD_DATA_DIR", dir.path().join("data"))
+            .env("COOLD_RUNTIME_DIR", dir.path().join("runtimes"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn coold");
+        let mut child = cmd.spawn().expect("spawn coold");
+        let stderr = drain_stderr(&mut child);
         let mut c = Coold {
             child,
             api,
             health,
             dir,
+            stderr,
         };
         c.wait_healthy(Duration::from_secs(15));
         c
+    }
+
+    /// Like [`Coold::start`] but waits only for the REST port, for agents
+    /// whose engine is meant to be down.
+    pub fn start_unhealthy(env: &[(&str, &str)]) -> Coold {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("api-token");
+        std::fs::write(&token_file, TOKEN).expect("token file");
+        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coold"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
+            .env("COOLD_API_BIND", api.to_string())
+            .env("COOLD_API_TOKEN_FILE", &token_file)
+            .env("COOLD_HEALTH_BIND", health.to_string())
+            .env("COOLD_RULES_PATH", dir.path().join("allow.rules"))
+            .env("COOLD_BRIDGE_RULES_PATH", dir.path().join("allow.nft"))
+            .env("COOLD_RUNTIME_DIR", dir.path().join("runtimes"))
+            .env("COOLD_DRAIN_TIMEOUT", "3s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn coold");
+        let stderr = drain_stderr(&mut child);
+        let c = Coold {
+            child,
+            api,
+            health,
+            dir,
+            stderr,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(c.api).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "coold API not listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// An authenticated request whose answer body is JSON (or empty).
+    pub fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (code, text) = self.request(method, path, body);
+        let v = if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (code, v)
     }
 
     fn wait_healthy(&mut self, within: Duration) {
@@ -84,10 +172,12 @@ impl Coold {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
+                std::thread::sleep(Duration::from_millis(100));
+                let err = self
+                    .stderr
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 panic!("coold exited with {status} before it was healthy:\n{err}");
             }
             assert!(
@@ -134,8 +224,103 @@ impl Coold {
 
 impl Drop for Coold {
     fn drop(&mut self) {
+        // SIGTERM first: the agent then stops the runtime services it
+        // started. SIGKILL only if it does not go in time.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(8) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A name no other test or run uses: `prefix-<pid>-<n>-<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// The local test image (scripts/build-test-images).
+pub const TEST_IMAGE: &str = "localhost/coolify-test-busybox:latest";
+
+/// Removes, when dropped (so also when a test fails), the Podman objects a
+/// test created, through the podman CLI so that it works whatever state
+/// the agent is in.
+#[derive(Default)]
+pub struct PodmanGuard {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl PodmanGuard {
+    pub fn container(&mut self, name: &str) -> String {
+        self.containers.push(name.to_string());
+        name.to_string()
+    }
+    pub fn volume(&mut self, name: &str) -> String {
+        self.volumes.push(name.to_string());
+        name.to_string()
+    }
+    pub fn network(&mut self, name: &str) -> String {
+        self.networks.push(name.to_string());
+        name.to_string()
+    }
+}
+
+fn podman_quiet(args: &[&str]) {
+    let _ = Command::new("podman")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for PodmanGuard {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            podman_quiet(&["rm", "-f", "-t", "0", c]);
+        }
+        for v in &self.volumes {
+            podman_quiet(&["volume", "rm", "-f", v]);
+        }
+        for n in &self.networks {
+            podman_quiet(&["network", "rm", "-f", n]);
+        }
+    }
+}
+
+/// Polls `GET /containers/{id}` until `pred` holds (bounded).
+pub fn wait_for_state(
+    c: &Coold,
+    id: &str,
+    within: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (code, v) = c.json("GET", &format!("/api/v1/containers/{id}"), None);
+        assert_eq!(code, 200, "{v}");
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < within,
+            "container {id} did not reach the state within {within:?}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -1,0 +1,115 @@
+//! Start, stop, restart, delete and healthcheck runs of managed containers,
+//! each through the engine that can run the container's runtime.
+
+use bollard::query_parameters::{
+    RemoveContainerOptions, RestartContainerOptions, StopContainerOptions,
+};
+use serde::Deserialize;
+
+use super::types::{DeleteRequest, HealthcheckResult, StopRequest};
+use super::{managed, Target};
+use crate::agent::AgentContext;
+use crate::api::{decode, ApiError};
+use crate::podman::{raw, EngineError};
+
+fn engine_err(id: &str) -> impl Fn(bollard::errors::Error) -> ApiError + '_ {
+    move |e| ApiError::Engine(EngineError::classify(e, &format!("container {id}")))
+}
+
+pub async fn start(ctx: &AgentContext, id: &str) -> Result<(), ApiError> {
+    let Target { engine, .. } = managed(ctx, id).await?;
+    // Starting a running container is not an error (Podman answers 304).
+    engine
+        .docker
+        .start_container(id, None)
+        .await
+        .map_err(engine_err(id))
+}
+
+pub async fn stop(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), ApiError> {
+    let req: StopRequest = decode::json(body)?;
+    let Target { engine, .. } = managed(ctx, id).await?;
+    engine
+        .docker
+        .stop_container(
+            id,
+            Some(StopContainerOptions {
+                t: req.timeout.map(|t| t.min(i32::MAX as u32) as i32),
+                signal: None,
+            }),
+        )
+        .await
+        .map_err(engine_err(id))
+}
+
+pub async fn restart(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), ApiError> {
+    let req: StopRequest = decode::json(body)?;
+    let Target { engine, .. } = managed(ctx, id).await?;
+    engine
+        .docker
+        .restart_container(
+            id,
+            Some(RestartContainerOptions {
+                t: req.timeout.map(|t| t.min(i32::MAX as u32) as i32),
+                signal: None,
+            }),
+        )
+        .await
+        .map_err(engine_err(id))
+}
+
+/// `DELETE /containers/{id}`: `force` from the body or `?force=true`.
+pub async fn delete(
+    ctx: &AgentContext,
+    id: &str,
+    query: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let req: DeleteRequest = decode::json(body)?;
+    let force = req.force || decode::query_flag(&decode::query_pairs(query)?, "force")?;
+    let Target { engine, .. } = managed(ctx, id).await?;
+    engine
+        .docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force,
+                v: false,
+                link: false,
+            }),
+        )
+        .await
+        .map_err(engine_err(id))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LibpodHealthResult {
+    status: String,
+    failing_streak: i64,
+}
+
+/// `POST /containers/{id}/healthcheck/run`: runs the container's check now
+/// through libpod (the compat API has no such call); without systemd this
+/// is how checks run at all (DESIGN.md decision 9).
+pub async fn healthcheck(ctx: &AgentContext, id: &str) -> Result<HealthcheckResult, ApiError> {
+    let Target { engine, .. } = managed(ctx, id).await?;
+    let path = format!("{}/containers/{id}/healthcheck", raw::LIBPOD);
+    let (status, body) = raw::request(&engine.socket, http::Method::GET, &path, None)
+        .await
+        .map_err(|e| EngineError::classify_raw(e, &format!("container {id}")))?;
+    if status != 200 {
+        let message = raw::error_message(&body);
+        return Err(ApiError::Engine(EngineError::from_status(
+            status,
+            message,
+            &format!("container {id}"),
+        )));
+    }
+    let r: LibpodHealthResult = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Engine(EngineError::Failed(format!("healthcheck answer: {e}"))))?;
+    Ok(HealthcheckResult {
+        status: r.status,
+        failing_streak: r.failing_streak,
+    })
+}

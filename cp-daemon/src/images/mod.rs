@@ -1,0 +1,199 @@
+//! Image verbs: pull, list, delete. Pull goes through bollard's create-image
+//! stream; a registry the engine cannot reach is a 502 carrying the
+//! registry's error. Reads are lenient (Podman's image JSON differs from
+//! Docker's in places).
+
+pub mod reference;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{CreateImageOptions, RemoveImageOptions};
+use futures_util::StreamExt;
+
+use crate::agent::AgentContext;
+use crate::api::{decode, ApiError};
+use crate::podman::{raw, EngineError};
+
+/// `POST /images/pull`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// Image reference, e.g. `registry.example/tenant/web:v2`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Registry credentials; used for this pull only, never stored or logged.
+    #[serde(default)]
+    pub auth: Option<RegistryAuth>,
+}
+
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryAuth({}, <redacted>)", self.username)
+    }
+}
+
+/// Answer of a pull.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct Pulled {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// `sha256:…` repo digest when the registry gave one, else the image id.
+    pub digest: String,
+    pub id: String,
+}
+
+/// One local image.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub digests: Vec<String>,
+    pub size: i64,
+    pub created: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EngineImage {
+    id: String,
+    repo_tags: Option<Vec<String>>,
+    repo_digests: Option<Vec<String>>,
+    size: i64,
+    created: serde_json::Value,
+}
+
+/// Checks an image reference: what may appear in one, nothing else.
+pub fn check_ref(field: &str, r: &str) -> Result<(), ApiError> {
+    let ok = !r.is_empty()
+        && r.len() <= 255
+        && r.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !r.contains("..")
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            field,
+            format!("{field} must be an image reference such as localhost/tenant/web:v2"),
+        ))
+    }
+}
+
+pub async fn pull(ctx: &AgentContext, body: &[u8]) -> Result<Pulled, ApiError> {
+    let req: PullRequest = decode::json(body)?;
+    check_ref("ref", &req.reference)?;
+    let creds = req.auth.as_ref().map(|a| DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.clone()),
+        ..Default::default()
+    });
+    let mut stream = ctx.engine.docker.create_image(
+        Some(CreateImageOptions {
+            from_image: Some(req.reference.clone()),
+            ..Default::default()
+        }),
+        None,
+        creds,
+    );
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    return Err(ApiError::BadGateway(format!(
+                        "pull {}: {err}",
+                        req.reference
+                    )));
+                }
+            }
+            Err(e) => {
+                return Err(
+                    match EngineError::classify(e, &format!("image {}", req.reference)) {
+                        EngineError::Unavailable(m) => {
+                            ApiError::Engine(EngineError::Unavailable(m))
+                        }
+                        // The engine answers a registry failure as an error in
+                        // or instead of the stream: the registry's message.
+                        other => ApiError::BadGateway(format!("pull {}: {other}", req.reference)),
+                    },
+                );
+            }
+        }
+    }
+    let img = read(ctx, &req.reference).await?;
+    let digest = img
+        .repo_digests
+        .as_ref()
+        .and_then(|d| d.first())
+        .and_then(|d| d.split_once('@').map(|(_, dg)| dg.to_string()))
+        .unwrap_or_else(|| img.id.clone());
+    Ok(Pulled {
+        reference: req.reference,
+        digest,
+        id: img.id,
+    })
+}
+
+async fn read(ctx: &AgentContext, reference: &str) -> Result<EngineImage, ApiError> {
+    raw::get_json_at::<EngineImage>(
+        &ctx.engine.socket,
+        &format!("{}/images/{reference}/json", raw::COMPAT),
+    )
+    .await
+    .map_err(|e| ApiError::Engine(EngineError::classify_raw(e, &format!("image {reference}"))))?
+    .ok_or_else(|| {
+        ApiError::Engine(EngineError::NotFound {
+            what: format!("image {reference}"),
+        })
+    })
+}
+
+/// `GET /images`: every local image. Images carry no ownership label (a
+/// pull cannot add one), so unlike other lists this one is not filtered.
+pub async fn list(ctx: &AgentContext) -> Result<Vec<ImageInfo>, ApiError> {
+    let all: Vec<EngineImage> =
+        raw::get_json_at(&ctx.engine.socket, &format!("{}/images/json", raw::COMPAT))
+            .await
+            .map_err(|e| ApiError::Engine(EngineError::classify_raw(e, "images")))?
+            .unwrap_or_default();
+    Ok(all
+        .into_iter()
+        .map(|i| ImageInfo {
+            id: i.id,
+            tags: i.repo_tags.unwrap_or_default(),
+            digests: i.repo_digests.unwrap_or_default(),
+            size: i.size,
+            created: i.created.as_i64().unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// `DELETE /images/{ref}` (`?force=true` removes it even when tagged
+/// elsewhere or used by stopped containers).
+pub async fn delete(ctx: &AgentContext, reference: &str, query: &str) -> Result<(), ApiError> {
+    check_ref("ref", reference)?;
+    let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
+    ctx.engine
+        .docker
+        .remove_image(
+            reference,
+            Some(RemoveImageOptions {
+                force,
+                noprune: false,
+                platforms: None,
+            }),
+            None,
+        )
+        .await
+        .map_err(|e| EngineError::classify(e, &format!("image {reference}")))?;
+    Ok(())
+}
