@@ -13,6 +13,12 @@ use crate::containers::types::{
     ExecRequest, Healthcheck, HealthcheckResult, LogLine, Mount, MountKind, PortMapping, Protocol,
     RestartPolicy, StopRequest,
 };
+use crate::discovery::verbs::RegisterRequest;
+use crate::discovery::Endpoint;
+use crate::firewall::{
+    BulkOutcome, BulkRequest, PortValue, ReconcileOutcome, ReconcileRequest, RuleList, RuleRequest,
+    RuleView,
+};
 use crate::images::{ImageInfo, PullRequest, Pulled, RegistryAuth};
 use crate::networks::{CreateNetwork, NetworkInfo, Subnet};
 use crate::volumes::{CreateVolume, VolumeInfo};
@@ -31,13 +37,17 @@ use crate::volumes::{CreateVolume, VolumeInfo};
         containers_healthcheck,
         volumes_create, volumes_delete, volumes_inspect,
         networks_create, networks_delete, networks_list,
-        host_info, host_containers, host_stats, openapi_json
+        host_info, host_containers, host_stats, openapi_json,
+        firewall_allow, firewall_delete, firewall_list, firewall_bulk, firewall_reconcile,
+        services_register, services_endpoints, services_endpoint_delete
     ),
     components(schemas(
         ErrorBody, CreateContainer, PortMapping, Protocol, Mount, MountKind, RestartPolicy,
         Healthcheck, Created, StopRequest, DeleteRequest, ContainerInfo, ContainerState,
         ExecRequest, ExecOutput, LogLine, HealthcheckResult, PullRequest, RegistryAuth, Pulled,
-        ImageInfo, CreateVolume, VolumeInfo, CreateNetwork, NetworkInfo, Subnet
+        ImageInfo, CreateVolume, VolumeInfo, CreateNetwork, NetworkInfo, Subnet,
+        RuleRequest, PortValue, RuleView, RuleList, BulkRequest, BulkOutcome, ReconcileRequest,
+        ReconcileOutcome, RegisterRequest, Endpoint
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -186,6 +196,55 @@ fn host_stats() {}
     responses((status = 200, description = "this document")))]
 fn openapi_json() {}
 
+#[utoipa::path(post, path = "/api/v1/firewall/allow", tag = "firewall", request_body = RuleRequest,
+    responses((status = 201, description = "added to both planes", body = RuleView),
+              (status = 200, description = "the tuple already existed (same id)", body = RuleView),
+              (status = 400, description = "bad field or an id that does not match the tuple; `field` names it", body = ErrorBody),
+              (status = 500, description = "a plane failed; the other was rolled back; both errors", body = ErrorBody),
+              (status = 503, description = "firewall disabled on this agent", body = ErrorBody)))]
+fn firewall_allow() {}
+
+#[utoipa::path(delete, path = "/api/v1/firewall/allow/{id}", tag = "firewall",
+    params(("id" = String, Path, description = "12 lowercase hex characters")),
+    responses((status = 204, description = "deleted, or already absent"), (status = 400, body = ErrorBody),
+              (status = 500, body = ErrorBody)))]
+fn firewall_delete() {}
+
+#[utoipa::path(get, path = "/api/v1/firewall/allow", tag = "firewall",
+    params(("namespace" = Option<String>, Query)),
+    responses((status = 200, body = RuleList), (status = 400, body = ErrorBody)))]
+fn firewall_list() {}
+
+#[utoipa::path(post, path = "/api/v1/firewall/allow/bulk", tag = "firewall", request_body = BulkRequest,
+    responses((status = 200, description = "all added in one batch per plane, or none", body = BulkOutcome),
+              (status = 400, description = "`field` names the item, e.g. rules[3].src", body = ErrorBody),
+              (status = 500, body = ErrorBody)))]
+fn firewall_bulk() {}
+
+#[utoipa::path(post, path = "/api/v1/firewall/reconcile", tag = "firewall", request_body = ReconcileRequest,
+    responses((status = 200, description = "the kernel now equals the desired set; never an empty chain", body = ReconcileOutcome),
+              (status = 400, body = ErrorBody), (status = 500, body = ErrorBody)))]
+fn firewall_reconcile() {}
+
+#[utoipa::path(post, path = "/api/v1/services/register", tag = "services", request_body = RegisterRequest,
+    responses((status = 201, body = Endpoint), (status = 400, body = ErrorBody),
+              (status = 404, description = "no such container on this host", body = ErrorBody),
+              (status = 422, description = "container not managed by coolify", body = ErrorBody),
+              (status = 503, description = "endpoint store down", body = ErrorBody)))]
+fn services_register() {}
+
+#[utoipa::path(get, path = "/api/v1/services/{id}/endpoints", tag = "services",
+    params(("id" = String, Path, description = "service id")),
+    responses((status = 200, description = "every host's rows of the service", body = Vec<Endpoint>),
+              (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+fn services_endpoints() {}
+
+#[utoipa::path(delete, path = "/api/v1/services/{id}/endpoints/{container_id}", tag = "services",
+    params(("id" = String, Path, description = "service id"), ("container_id" = String, Path)),
+    responses((status = 204, description = "removed, or already absent"), (status = 400, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+fn services_endpoint_delete() {}
+
 #[cfg(test)]
 mod tests {
     use super::super::verbs::Verb;
@@ -199,7 +258,8 @@ mod tests {
             let concrete = path
                 .replace("{id}", "web-1")
                 .replace("{name}", "web-data")
-                .replace("{ref}", "localhost/web:v2");
+                .replace("{ref}", "localhost/web:v2")
+                .replace("{container_id}", "web-1");
             let ops = [
                 (http::Method::GET, item.get.is_some()),
                 (http::Method::POST, item.post.is_some()),
@@ -214,8 +274,13 @@ mod tests {
                 }
             }
         }
-        // 22 verbs in the enum; a new one must be documented here too.
-        assert_eq!(names.len(), 22, "{names:?}");
+        // Every variant of the verb enum, counted by the compiler: a new
+        // verb fails here until it is documented.
+        assert_eq!(
+            names.len(),
+            <Verb as strum::EnumCount>::COUNT,
+            "documented: {names:?}"
+        );
     }
 
     #[test]

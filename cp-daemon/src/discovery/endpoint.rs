@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One row of `service_endpoints`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Endpoint {
     pub container_id: String,
     pub container_name: String,

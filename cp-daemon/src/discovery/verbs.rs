@@ -12,7 +12,7 @@ use crate::host::MANAGED_LABEL;
 use crate::podman::raw;
 
 /// `POST /services/register` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Service id: 1-63 of `[a-z0-9._-]`, starting with a letter or digit.

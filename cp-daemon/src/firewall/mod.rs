@@ -36,7 +36,7 @@ pub use store::{
 pub const COMPONENT: &str = "firewall";
 
 /// Body of `POST /firewall/allow/bulk`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     pub rules: Vec<RuleRequest>,
@@ -44,7 +44,7 @@ pub struct BulkRequest {
 
 /// Body of `POST /firewall/reconcile`: the desired set (of one namespace
 /// when `namespace` is given, else of the whole host).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +53,7 @@ pub struct ReconcileRequest {
 }
 
 /// Body of `GET /firewall/allow`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RuleList {
     pub rules: Vec<RuleView>,
 }

@@ -309,7 +309,7 @@ pub fn validate_namespace(ns: &str) -> Result<String, RuleError> {
 }
 
 /// A port as JSON gives it: `80` or `"8000-8100"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PortValue {
     Number(u64),
@@ -317,7 +317,7 @@ pub enum PortValue {
 }
 
 /// An allow rule as a caller sends it (REST body, bulk item, reconcile item).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -390,8 +390,10 @@ impl RuleRequest {
 }
 
 /// A rule as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleView {
+    /// First 12 hex characters of sha256("namespace|src|dst|proto|port").
+    #[schema(value_type = String)]
     pub id: RuleId,
     pub namespace: String,
     pub src: String,

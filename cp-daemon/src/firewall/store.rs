@@ -80,14 +80,14 @@ pub struct BootReport {
 }
 
 /// `POST /firewall/allow/bulk` outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BulkOutcome {
     pub added: Vec<RuleView>,
     pub existing: Vec<RuleView>,
 }
 
 /// `POST /firewall/reconcile` outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ReconcileOutcome {
     pub added: Vec<RuleView>,
     pub removed: Vec<RuleView>,
