@@ -125,6 +125,18 @@ pub struct UpArgs {
     /// verbs answer 503.
     #[arg(long, env = "COOLIFY_FIREWALL", value_enum, default_value = "on")]
     pub firewall: Switch,
+
+    /// OCI runtimes besides the engine's default that get their own engine
+    /// service on this host (Podman 4.3's API ignores the runtime on
+    /// create). Comma-separated; empty for none. One that cannot start is
+    /// reported, and the agent answers 422 for it.
+    #[arg(
+        long,
+        env = "COOLIFY_RUNTIME_SERVICES",
+        value_delimiter = ',',
+        default_value = "runsc"
+    )]
+    pub runtime_services: Vec<String>,
 }
 
 /// `on` / `off`.
@@ -146,4 +158,8 @@ pub struct DownArgs {
     /// Also remove the appliance images.
     #[arg(long)]
     pub purge: bool,
+
+    /// Runtime dir of the appliance (its runtime services are stopped too).
+    #[arg(long, env = "COOLIFY_RUN_DIR", default_value = "/run/coolify")]
+    pub run_dir: PathBuf,
 }

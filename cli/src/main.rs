@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
                 timeout: a.timeout,
                 drain: a.drain_timeout,
                 firewall: a.firewall == args::Switch::On,
+                runtime_services: a.runtime_services.clone(),
             };
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
@@ -65,6 +66,7 @@ async fn main() -> ExitCode {
                 &a.instance.image_repo,
                 a.timeout,
                 a.purge,
+                &a.run_dir,
                 &cli.engine_socket,
                 &out,
             )

@@ -98,6 +98,8 @@ impl Instance {
         // Tests never write the machine's own firewall chains (DESIGN.md);
         // the firewall is tested in private network namespaces.
         c.args(["--firewall", "off"]);
+        // No per-runtime engine services unless a test asks for them.
+        c.args(["--runtime-services", ""]);
         c.args(extra);
         c
     }
@@ -112,9 +114,10 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self
-            .cmd(&["cp", "down", "--purge", "--timeout", "2s"])
-            .output();
+        let run_dir = self.dir.path().join("run");
+        let mut down = self.cmd(&["cp", "down", "--purge", "--timeout", "2s"]);
+        down.arg("--run-dir").arg(run_dir);
+        let _ = down.output();
     }
 }
 
@@ -160,9 +163,32 @@ pub fn podman(args: &[&str]) -> Output {
 
 /// HTTPS GET to the agent API with curl: `(status, body)`.
 pub fn api_get(inst: &Instance, path: &str, token: Option<&str>) -> (u16, String) {
+    api_request(inst, "GET", path, None, token)
+}
+
+/// HTTPS request to the agent API with curl: `(status, body)`.
+pub fn api_request(
+    inst: &Instance,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut c = Command::new("curl");
-    c.args(["-sS", "--max-time", "5", "-w", "\n%{http_code}", "--cacert"])
-        .arg(inst.config_dir().join("ca.crt"));
+    c.args([
+        "-sS",
+        "--max-time",
+        "60",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+    ])
+    .arg(inst.config_dir().join("ca.crt"));
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
     if let Some(t) = token {
         c.args(["-H", &format!("Authorization: Bearer {t}")]);
     }

@@ -243,3 +243,79 @@ fn appliance_of_another_coold_is_drained_and_replaced() {
     assert_ne!(field(&up, "container_id"), old_id);
     assert_eq!(up["health"]["status"], "healthy");
 }
+
+#[test]
+fn runsc_containers_created_through_the_appliance_run_in_gvisor() {
+    if std::process::Command::new("runsc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("runsc is not installed: scripts/setup-host installs and registers it");
+    }
+    let inst = Instance::new();
+    let up = ok_json(run(inst.up(&["-o", "json", "--runtime-services", "runsc"])));
+    assert_eq!(up["runtime_services"][0]["state"], "started", "{up}");
+    let token = inst.api_token();
+    let name = unique("gvisor");
+    let body = format!(
+        r#"{{"name":"{name}","image":"localhost/coolify-test-busybox:latest","cmd":["sleep","60"],"runtime":"runsc"}}"#
+    );
+    let (code, created) = api_request(
+        &inst,
+        "POST",
+        "/api/v1/containers",
+        Some(&body),
+        Some(&token),
+    );
+    let cleanup = Cleanup(name.clone());
+    assert_eq!(code, 201, "{created}");
+    let (code, text) = api_request(
+        &inst,
+        "POST",
+        &format!("/api/v1/containers/{name}/start"),
+        None,
+        Some(&token),
+    );
+    assert_eq!(code, 204, "{text}");
+    let (code, text) = api_request(
+        &inst,
+        "POST",
+        &format!("/api/v1/containers/{name}/exec"),
+        Some(r#"{"cmd":["uname","-r"]}"#),
+        Some(&token),
+    );
+    assert_eq!(code, 200, "{text}");
+    let out: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let host_kernel = String::from_utf8(
+        std::process::Command::new("uname")
+            .arg("-r")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let inside = out["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(!inside.is_empty(), "{text}");
+    assert_ne!(
+        inside,
+        host_kernel.trim(),
+        "runs on gVisor's kernel, not the host's"
+    );
+    let (_, inspect) = api_get(&inst, &format!("/api/v1/containers/{name}"), Some(&token));
+    assert!(inspect.contains("runsc"), "{inspect}");
+    drop(cleanup);
+}
+
+/// Force-removes a container by name when dropped.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
+    }
+}

@@ -62,6 +62,10 @@ fn env(s: &CpSettings) -> Vec<String> {
         format!("COOLD_DATA_DIR={}", s.data_dir.display()),
         format!("COOLD_HOST_ROOT={HOST_ROOT_IN_CONTAINER}"),
         format!("COOLD_FIREWALL={}", if s.firewall { "on" } else { "off" }),
+        format!(
+            "COOLD_RUNTIME_DIR={}",
+            super::runtimes::dir(&s.run_dir).display()
+        ),
     ]
 }
 

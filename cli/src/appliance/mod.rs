@@ -10,6 +10,7 @@ mod image;
 mod labels;
 mod lock;
 mod probe;
+mod runtimes;
 mod settings;
 
 use std::time::{Duration, Instant};
@@ -81,6 +82,7 @@ pub struct UpReport {
     pub image_action: ImageAction,
     pub pruned_images: Vec<String>,
     pub pki: PkiOutcome,
+    pub runtime_services: Vec<runtimes::RuntimeService>,
     pub health: serde_json::Value,
     pub duration_ms: u128,
 }
@@ -117,6 +119,23 @@ pub async fn up(
         })?;
     }
     step.done(&describe_pki(&pki));
+
+    let wanted: Vec<String> = s
+        .runtime_services
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .cloned()
+        .collect();
+    let mut runtime_services = Vec::new();
+    if !wanted.is_empty() {
+        let step = out.step(&format!("runtime services ({})", wanted.join(", ")));
+        runtime_services = runtimes::ensure(&s.run_dir, &wanted);
+        let summary: Vec<String> = runtime_services
+            .iter()
+            .map(|r| format!("{} {}", r.runtime, r.state))
+            .collect();
+        step.done(&summary.join("; "));
+    }
 
     let image_ref = s.image();
     let step = out.step(&format!("image {image_ref}"));
@@ -170,6 +189,7 @@ pub async fn up(
         image_action,
         pruned_images,
         pki,
+        runtime_services,
         health,
         duration_ms: started.elapsed().as_millis(),
     })
@@ -192,6 +212,7 @@ fn describe_pki(p: &PkiOutcome) -> String {
 pub struct DownReport {
     pub container: String,
     pub was_present: bool,
+    pub stopped_runtime_services: Vec<String>,
     pub removed_images: Vec<String>,
 }
 
@@ -200,6 +221,7 @@ pub async fn down(
     image_repo: &str,
     drain: Duration,
     purge: bool,
+    run_dir: &std::path::Path,
     engine_spec: &str,
     out: &Reporter,
 ) -> Result<DownReport, ApplianceError> {
@@ -218,6 +240,13 @@ pub async fn down(
     } else {
         out.note(&format!("{name} is not present; nothing to stop"));
     }
+    let stopped_runtime_services = runtimes::stop_all(run_dir);
+    if !stopped_runtime_services.is_empty() {
+        out.note(&format!(
+            "stopped runtime services: {}",
+            stopped_runtime_services.join(", ")
+        ));
+    }
     let mut removed_images = Vec::new();
     if purge {
         let step = out.step("removing appliance images");
@@ -232,6 +261,7 @@ pub async fn down(
     Ok(DownReport {
         container: name.to_string(),
         was_present,
+        stopped_runtime_services,
         removed_images,
     })
 }

@@ -26,6 +26,8 @@ pub struct CpSettings {
     pub drain: Duration,
     /// Whether coold writes this host's firewall tables.
     pub firewall: bool,
+    /// Runtimes that get their own engine service on the host.
+    pub runtime_services: Vec<String>,
 }
 
 impl CpSettings {
