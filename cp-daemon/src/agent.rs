@@ -13,6 +13,7 @@ use crate::config::{Config, StoreKind};
 use crate::discovery::{
     self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
 };
+use crate::dns::{self, DnsError, DnsHandle};
 use crate::firewall::{
     self, FirewallError, FirewallStore, IptablesPlane, NftPlane, SnapshotPaths, StoreConfig,
 };
@@ -31,6 +32,7 @@ pub struct AgentContext {
     /// `None` when `COOLD_FIREWALL=off`.
     pub firewall: Option<FirewallStore>,
     pub discovery: DiscoveryHandle,
+    pub dns: DnsHandle,
 }
 
 /// Why the agent could not start or had to stop.
@@ -48,6 +50,8 @@ pub enum AgentError {
     Firewall(#[from] FirewallError),
     #[error("COOLD_DATA_DIR: {0}")]
     Store(StoreError),
+    #[error(transparent)]
+    Dns(#[from] DnsError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -83,6 +87,11 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         health.clone(),
         config.agent_healthchecks,
     );
+    let stop = CancellationToken::new();
+    let mut tasks: JoinSet<&'static str> = JoinSet::new();
+    // DNS reads discovery's view; its servers wait for their bridges on
+    // their own, so nothing here blocks on a namespace network existing.
+    let dns = dns::start(&config, discovery.view.clone(), &health, &stop, &mut tasks).await?;
     let ctx = Arc::new(AgentContext {
         config,
         engine,
@@ -90,10 +99,8 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         metrics: Metrics::default(),
         firewall,
         discovery,
+        dns,
     });
-
-    let stop = CancellationToken::new();
-    let mut tasks: JoinSet<&'static str> = JoinSet::new();
 
     // Bind every listener before reporting anything, so a port clash fails
     // start with the variable's name instead of a half-started agent.

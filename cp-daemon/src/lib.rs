@@ -9,6 +9,7 @@ pub mod agent;
 pub mod api;
 pub mod config;
 pub mod discovery;
+pub mod dns;
 pub mod firewall;
 pub mod health;
 pub mod host;

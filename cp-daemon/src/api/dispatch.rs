@@ -11,7 +11,7 @@ use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{discovery, host};
+use crate::{discovery, dns, host};
 
 /// A successful answer: status and JSON body.
 #[derive(Debug)]
@@ -123,6 +123,8 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             service_id,
             container_id,
         } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
+        Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
+        Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
     }
 }
 

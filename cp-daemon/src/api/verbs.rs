@@ -39,6 +39,10 @@ pub enum Verb {
         service_id: String,
         container_id: String,
     },
+    /// `GET /api/v1/dns/lookup/{name}[?type=]`
+    DnsLookup { name: String },
+    /// `GET /api/v1/dns/stats`
+    DnsStats,
 }
 
 /// Why a request matched no verb.
@@ -69,6 +73,8 @@ impl Verb {
             Verb::ServicesRegister => "services.register",
             Verb::ServiceEndpoints { .. } => "services.endpoints",
             Verb::ServiceEndpointDelete { .. } => "services.endpoint.delete",
+            Verb::DnsLookup { .. } => "dns.lookup",
+            Verb::DnsStats => "dns.stats",
         }
     }
 
@@ -126,6 +132,13 @@ impl Verb {
                     container_id: cid.to_string(),
                 },
             ),
+            ["dns", "lookup", name] if !name.is_empty() => only(
+                Method::GET,
+                Verb::DnsLookup {
+                    name: name.to_string(),
+                },
+            ),
+            ["dns", "stats"] => only(Method::GET, Verb::DnsStats),
             _ => Err(not_found()),
         }
     }
@@ -241,6 +254,31 @@ mod tests {
         ));
         assert!(matches!(
             r(Method::DELETE, "/api/v1/firewall/allow/a/b"),
+            Err(RouteError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn dns_verbs_route() {
+        assert_eq!(
+            Verb::route(
+                &Method::GET,
+                "/api/v1/dns/lookup/web.alpha.coolify.internal"
+            ),
+            Ok(Verb::DnsLookup {
+                name: "web.alpha.coolify.internal".into()
+            })
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/dns/stats"),
+            Ok(Verb::DnsStats)
+        );
+        assert!(matches!(
+            Verb::route(&Method::POST, "/api/v1/dns/stats"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(
+            Verb::route(&Method::GET, "/api/v1/dns/lookup/"),
             Err(RouteError::NotFound { .. })
         ));
     }
