@@ -155,7 +155,7 @@ impl Resolver {
             Some((rcode, answers, reason)) => Explanation {
                 name: name.to_ascii(),
                 record_type: qtype.to_string(),
-                rcode: rcode.to_str().to_string(),
+                rcode: super::stats::rcode_name(rcode).to_string(),
                 ttl: TTL,
                 answers,
                 reason,

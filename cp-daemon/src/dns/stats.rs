@@ -19,6 +19,15 @@ const RCODES: [(&str, ResponseCode); 6] = [
     ("REFUSED", ResponseCode::Refused),
 ];
 
+/// The mnemonic of an rcode (`NOERROR`, `NXDOMAIN`, …), as dig prints it.
+pub fn rcode_name(rcode: ResponseCode) -> &'static str {
+    RCODES
+        .iter()
+        .find(|(_, c)| *c == rcode)
+        .map(|(n, _)| *n)
+        .unwrap_or("other")
+}
+
 /// One namespace server's counters.
 #[derive(Debug, Default)]
 pub struct NamespaceStats {
