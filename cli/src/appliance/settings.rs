@@ -26,6 +26,8 @@ pub struct CpSettings {
     pub drain: Duration,
     /// Whether coold writes this host's firewall tables.
     pub firewall: bool,
+    /// `COOLD_NAMESPACES` from provisioning; `None` keeps coold's default.
+    pub namespaces: Option<String>,
 }
 
 impl CpSettings {
