@@ -266,6 +266,69 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::{Name, RecordType};
+
+    async fn context(stop: &CancellationToken) -> ServeContext {
+        // The upstream is never asked in these tests; any loopback address.
+        let forwarder = Forwarder::connect(
+            "127.0.0.55:9".parse().unwrap(),
+            Duration::from_millis(100),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        let (_tx, table) = watch::channel(Arc::new(ZoneTable::default()));
+        ServeContext {
+            resolver: Resolver::new("coolify.internal", Some("alpha"), &["alpha".into()]).unwrap(),
+            table,
+            forwarder,
+            stats: Arc::default(),
+            rotation: AtomicUsize::new(0),
+        }
+    }
+
+    fn out_of_zone() -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(99);
+        m.add_query(Query::query(
+            Name::from_ascii("example.org.").unwrap(),
+            RecordType::A,
+        ));
+        m.to_vec().unwrap()
+    }
+
+    const BRIDGE: Subnet = Subnet {
+        address: Ipv4Addr::new(198, 18, 7, 1),
+        prefix: 24,
+    };
+
+    /// Invariant: never an open resolver for anyone outside the bridge.
+    #[tokio::test]
+    async fn out_of_zone_from_outside_the_bridge_is_refused() {
+        let stop = CancellationToken::new();
+        let ctx = context(&stop).await;
+        let outsider: SocketAddr = "203.0.113.5:5353".parse().unwrap();
+        let Step::Reply(b) = handle_local(&ctx, &out_of_zone(), outsider, BRIDGE, false) else {
+            panic!("expected a REFUSED reply");
+        };
+        let m = Message::from_vec(&b).unwrap();
+        assert_eq!(m.response_code(), ResponseCode::Refused);
+        assert_eq!(ctx.stats.snapshot().forwarded, 0);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn out_of_zone_from_inside_the_bridge_is_forwarded() {
+        let stop = CancellationToken::new();
+        let ctx = context(&stop).await;
+        let insider: SocketAddr = "198.18.7.23:40000".parse().unwrap();
+        assert!(matches!(
+            handle_local(&ctx, &out_of_zone(), insider, BRIDGE, false),
+            Step::Forward
+        ));
+        stop.cancel();
+    }
 
     #[test]
     fn subnet_contains_only_its_addresses() {
