@@ -1,5 +1,5 @@
 //! The one upstream client every namespace server shares: one UDP socket
-//! connected to `COOLD_DNS_UPSTREAM`, queries multiplexed by a fresh
+//! talking to `COOLD_DNS_UPSTREAM`, queries multiplexed by a fresh
 //! transaction id, each with a timeout. A new client per query (as some
 //! servers do) costs a socket and an ephemeral port per packet; this costs
 //! a map entry.
@@ -47,8 +47,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Connects the client socket and starts its reader, which lives until
-    /// `stop`.
+    /// Opens the client socket and starts its reader, which lives until
+    /// `stop`. The socket is not `connect`ed: with no route to the upstream
+    /// at boot (a private netns, a host still bringing its uplink up),
+    /// connect fails, and the agent must start anyway; each query then gets
+    /// SERVFAIL until a route exists.
     pub async fn connect(
         upstream: SocketAddr,
         timeout: Duration,
@@ -62,9 +65,13 @@ impl Forwarder {
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let socket = Arc::new(UdpSocket::bind(local).await?);
-        socket.connect(upstream).await?;
         let pending: Arc<Pending> = Arc::default();
-        tokio::spawn(read_replies(socket.clone(), pending.clone(), stop));
+        tokio::spawn(read_replies(
+            socket.clone(),
+            upstream,
+            pending.clone(),
+            stop,
+        ));
         Ok(Arc::new(Forwarder {
             upstream,
             socket,
@@ -107,7 +114,7 @@ impl Forwarder {
         let mut out = query.to_vec();
         out[..2].copy_from_slice(&id.to_be_bytes());
         self.socket
-            .send(&out)
+            .send_to(&out, self.upstream)
             .await
             .map_err(|e| ForwardError::Io(self.upstream, e.to_string()))?;
         let mut reply = tokio::time::timeout(self.timeout, rx)
@@ -135,13 +142,21 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-async fn read_replies(socket: Arc<UdpSocket>, pending: Arc<Pending>, stop: CancellationToken) {
+async fn read_replies(
+    socket: Arc<UdpSocket>,
+    upstream: SocketAddr,
+    pending: Arc<Pending>,
+    stop: CancellationToken,
+) {
     let mut buf = vec![0u8; 65535];
     loop {
         let n = tokio::select! {
             _ = stop.cancelled() => return,
-            r = socket.recv(&mut buf) => match r {
-                Ok(n) => n,
+            r = socket.recv_from(&mut buf) => match r {
+                // Only the upstream's replies count: a spoofer elsewhere
+                // must also guess the source address and port.
+                Ok((n, from)) if from == upstream => n,
+                Ok(_) => continue,
                 Err(e) => {
                     // ECONNREFUSED (ICMP port unreachable) and the like are
                     // per-packet; the waiting query times out to SERVFAIL.
