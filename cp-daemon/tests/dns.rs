@@ -77,6 +77,10 @@ fn container_name_resolves_from_the_host_and_from_another_container() {
     let bare = query(server, &format!("{web}.{ZONE}."), RecordType::A, 3).unwrap();
     assert_eq!(bare.response_code(), ResponseCode::NXDomain);
 
+    // TCP answers the same.
+    let tcp = support::dns::query_tcp(server, &fqdn(&web), RecordType::A).expect("tcp answer");
+    assert_eq!(addresses(&tcp), vec![ip]);
+
     // Out of zone from inside the bridge subnet (the host asks from the
     // gateway address): forwarded to the fake upstream.
     let fwd = query(server, "example.org.", RecordType::A, 3).unwrap();

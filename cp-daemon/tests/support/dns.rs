@@ -177,6 +177,25 @@ pub fn query(server: SocketAddr, name: &str, qtype: RecordType, tries: u32) -> O
     None
 }
 
+/// One query over TCP (RFC 7766 framing), bounded by 2 s timeouts.
+pub fn query_tcp(server: SocketAddr, name: &str, qtype: RecordType) -> Option<Message> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut m = Message::new();
+    m.set_id(0x7c7c).set_recursion_desired(true);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    let bytes = m.to_vec().unwrap();
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    s.write_all(&framed).ok()?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut body).ok()?;
+    Message::from_vec(&body).ok()
+}
+
 /// The A addresses of a reply.
 pub fn addresses(m: &Message) -> Vec<Ipv4Addr> {
     m.answers()
