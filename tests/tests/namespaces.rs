@@ -129,3 +129,83 @@ fn an_existing_network_outside_the_pool_is_a_clash_naming_both() {
     assert!(msg.contains(&other_subnet), "{msg}");
     assert!(msg.contains(&pool), "{msg}");
 }
+
+/// `cp up --namespaces`: the appliance gets COOLD_NAMESPACES, serves the
+/// gateway's port 53 once a container starts, and a container on the
+/// namespace network resolves another by name with busybox nslookup.
+#[test]
+fn up_with_namespaces_serves_cluster_dns_inside_the_namespace() {
+    let ns = unique("t");
+    let network = format!("coolify-{ns}-mesh");
+    // Dropped last: the network goes after the appliance and containers.
+    let _nets = Networks(vec![network.clone()]);
+    let inst = Instance::new();
+    let pool = free_pool();
+    let up = ok_json(run(inst.up(&[
+        "--namespaces",
+        &ns,
+        "--subnet-pool",
+        &pool,
+        "-o",
+        "json",
+    ])));
+    let component = format!("dns-{ns}");
+    assert_eq!(
+        up["health"]["components"][&component]["required"], false,
+        "{up}"
+    );
+
+    let web = unique("web");
+    let _web = Containers(vec![web.clone()]);
+    let ns_label = format!("coolify.namespace={ns}");
+    let started = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &web,
+        "--network",
+        &network,
+        "--label",
+        "coolify.managed=true",
+        "--label",
+        &ns_label,
+        "localhost/coolify-test-busybox:latest",
+        "sleep",
+        "300",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let third: u8 = pool.split('.').nth(2).unwrap().parse().unwrap();
+    let gateway = format!("198.19.{third}.1");
+    let name = format!("{web}.{ns}.coolify.internal");
+    // Bounded: 30 tries, each a short-lived container.
+    let mut last = String::new();
+    for _ in 0..30 {
+        let out = podman(&[
+            "run",
+            "--rm",
+            "--network",
+            &network,
+            "localhost/coolify-test-busybox:latest",
+            "nslookup",
+            &name,
+            &gateway,
+        ]);
+        last = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        if out.status.success() && last.contains(&format!("198.19.{third}.2")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("{name} never resolved from inside {network}:\n{last}");
+}
+
+/// Removes containers even when the test fails.
+struct Containers(Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            let _ = podman(&["rm", "-f", "-t", "0", c]);
+        }
+    }
+}
