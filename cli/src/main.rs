@@ -26,18 +26,18 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Reporter::new(cli.output);
     match &cli.command {
-        Command::Init(a) => match init(&cli.engine_socket, a).await {
+        Command::Init(a) => match namespaces::init(&cli.engine_socket, a).await {
             Ok(report) => {
                 emit(cli.output, &report, || report.render());
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(cli.output, &e),
+            Err(e) => fail(cli.output, &e.into()),
         },
         Command::Cp(CpCommand::Up(a)) => {
             let namespaces = match &a.namespaces.namespaces {
-                Some(_) => match init(&cli.engine_socket, &a.namespaces).await {
+                Some(_) => match namespaces::init(&cli.engine_socket, &a.namespaces).await {
                     Ok(report) => Some(report.coold_namespaces),
-                    Err(e) => return fail(cli.output, &e),
+                    Err(e) => return fail(cli.output, &e.into()),
                 },
                 None => None,
             };
@@ -118,53 +118,6 @@ async fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// What `init` did: each namespace network, and the COOLD_NAMESPACES value.
-#[derive(Serialize)]
-struct InitReport {
-    networks: Vec<namespaces::NetworkPlan>,
-    coold_namespaces: String,
-}
-
-impl InitReport {
-    fn render(&self) -> String {
-        let mut lines: Vec<String> = self
-            .networks
-            .iter()
-            .map(|n| {
-                format!(
-                    "{:<8} {} {} gateway {} (namespace {})",
-                    serde_json::to_value(n.action)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    n.network,
-                    n.subnet,
-                    n.gateway,
-                    n.namespace
-                )
-            })
-            .collect();
-        lines.push(format!("COOLD_NAMESPACES={}", self.coold_namespaces));
-        lines.join("\n")
-    }
-}
-
-/// Provisions the namespace networks (`init`, and `cp up --namespaces`).
-async fn init(engine_socket: &str, a: &args::NamespaceArgs) -> Result<InitReport, ApplianceError> {
-    let list = namespaces::parse_namespaces(a.namespaces.as_deref().unwrap_or(""))
-        .map_err(namespaces::ProvisionError::from)?;
-    let pool: namespaces::Cidr = a
-        .subnet_pool
-        .parse()
-        .map_err(|e| namespaces::ProvisionError::from(namespaces::PlanError::BadPool(e)))?;
-    let socket = engine::socket_path(engine_socket)?;
-    let networks = namespaces::provision(&socket, &list, pool).await?;
-    Ok(InitReport {
-        coold_namespaces: namespaces::coold_namespaces(&networks),
-        networks,
-    })
 }
 
 fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> String) {

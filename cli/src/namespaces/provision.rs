@@ -19,6 +19,8 @@ pub enum ProvisionError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Engine(#[from] raw::RawError),
+    #[error(transparent)]
+    Socket(#[from] crate::engine::EngineError),
     #[error("creating network {network} ({subnet}): the engine answered {status}: {message}")]
     Create {
         network: String,
