@@ -50,6 +50,21 @@ pub enum Command {
     Cp(CpCommand),
     /// Allow rules on this host's agent (both firewall planes), over its REST API.
     Firewall(crate::firewall::FirewallArgs),
+    /// Provision namespace networks: one DNS-disabled bridge
+    /// `coolify-<ns>-mesh` per namespace with a /24 of the pool (idempotent).
+    Init(NamespaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NamespaceArgs {
+    /// Namespaces, comma-separated (e.g. default,alpha). On `cp up`, also
+    /// provisions them and passes COOLD_NAMESPACES to the appliance.
+    #[arg(long, env = "COOLIFY_NAMESPACES", value_name = "NS,…")]
+    pub namespaces: Option<String>,
+
+    /// Pool the per-namespace /24 subnets come from.
+    #[arg(long, env = "COOLIFY_SUBNET_POOL", default_value = crate::namespaces::DEFAULT_POOL)]
+    pub subnet_pool: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +152,9 @@ pub struct UpArgs {
         default_value = "runsc"
     )]
     pub runtime_services: Vec<String>,
+
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
 }
 
 /// `on` / `off`.

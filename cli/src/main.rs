@@ -5,6 +5,7 @@ mod appliance;
 mod args;
 mod engine;
 mod firewall;
+mod namespaces;
 mod output;
 mod pki;
 
@@ -25,8 +26,23 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Reporter::new(cli.output);
     match &cli.command {
+        Command::Init(a) => match namespaces::init(&cli.engine_socket, a).await {
+            Ok(report) => {
+                emit(cli.output, &report, || report.render());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(cli.output, &e.into()),
+        },
         Command::Cp(CpCommand::Up(a)) => {
+            let namespaces = match &a.namespaces.namespaces {
+                Some(_) => match namespaces::init(&cli.engine_socket, &a.namespaces).await {
+                    Ok(report) => Some(report.coold_namespaces),
+                    Err(e) => return fail(cli.output, &e.into()),
+                },
+                None => None,
+            };
             let settings = CpSettings {
+                namespaces,
                 name: a.instance.name.clone(),
                 image_repo: a.instance.image_repo.clone(),
                 config_dir: cli.config_dir.clone(),

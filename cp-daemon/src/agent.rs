@@ -14,6 +14,7 @@ use crate::deny::DenyPolicy;
 use crate::discovery::{
     self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
 };
+use crate::dns::{self, DnsError, DnsHandle};
 use crate::firewall::{
     self, FirewallError, FirewallStore, IptablesPlane, NftPlane, SnapshotPaths, StoreConfig,
 };
@@ -37,6 +38,7 @@ pub struct AgentContext {
     pub deny: DenyPolicy,
     /// Allowed OCI runtimes and their per-runtime engine services.
     pub runtimes: Runtimes,
+    pub dns: DnsHandle,
 }
 
 /// Why the agent could not start or had to stop.
@@ -54,6 +56,8 @@ pub enum AgentError {
     Firewall(#[from] FirewallError),
     #[error("COOLD_DATA_DIR: {0}")]
     Store(StoreError),
+    #[error(transparent)]
+    Dns(#[from] DnsError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -97,6 +101,11 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         config.podman_bin.clone(),
         config.runtime_dir.clone(),
     );
+    let stop = CancellationToken::new();
+    let mut tasks: JoinSet<&'static str> = JoinSet::new();
+    // DNS reads discovery's view; its servers wait for their bridges on
+    // their own, so nothing here blocks on a namespace network existing.
+    let dns = dns::start(&config, discovery.view.clone(), &health, &stop, &mut tasks).await?;
     let ctx = Arc::new(AgentContext {
         config,
         engine,
@@ -106,10 +115,8 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         discovery,
         deny,
         runtimes,
+        dns,
     });
-
-    let stop = CancellationToken::new();
-    let mut tasks: JoinSet<&'static str> = JoinSet::new();
 
     // Bind every listener before reporting anything, so a port clash fails
     // start with the variable's name instead of a half-started agent.

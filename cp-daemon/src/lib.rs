@@ -11,6 +11,7 @@ pub mod config;
 pub mod containers;
 pub mod deny;
 pub mod discovery;
+pub mod dns;
 pub mod firewall;
 pub mod health;
 pub mod host;

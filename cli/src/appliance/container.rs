@@ -48,7 +48,7 @@ pub enum ContainerAction {
 /// The environment coold reads (seed 000's COOLD_* table).
 fn env(s: &CpSettings) -> Vec<String> {
     let cfg = |f: &str| s.config_dir.join(f).display().to_string();
-    vec![
+    let mut env = vec![
         format!("COOLD_HOST_MGMT_IP={}", s.mgmt_ip),
         format!("COOLD_API_BIND={}:{}", s.mgmt_ip, s.api_port),
         format!("COOLD_API_TOKEN_FILE={}", cfg("api-token")),
@@ -66,7 +66,11 @@ fn env(s: &CpSettings) -> Vec<String> {
             "COOLD_RUNTIME_DIR={}",
             super::runtimes::dir(&s.run_dir).display()
         ),
-    ]
+    ];
+    if let Some(ns) = &s.namespaces {
+        env.push(format!("COOLD_NAMESPACES={ns}"));
+    }
+    env
 }
 
 fn bind(source: &std::path::Path, target: &str) -> Mount {

@@ -68,6 +68,8 @@ pub enum ApplianceError {
     #[error("engine API: {0}")]
     Api(#[from] bollard::errors::Error),
     #[error(transparent)]
+    Namespaces(#[from] crate::namespaces::ProvisionError),
+    #[error(transparent)]
     RawApi(#[from] coold::podman::raw::RawError),
 }
 

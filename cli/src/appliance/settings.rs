@@ -28,6 +28,8 @@ pub struct CpSettings {
     pub firewall: bool,
     /// Runtimes that get their own engine service on the host.
     pub runtime_services: Vec<String>,
+    /// `COOLD_NAMESPACES` from provisioning; `None` keeps coold's default.
+    pub namespaces: Option<String>,
 }
 
 impl CpSettings {

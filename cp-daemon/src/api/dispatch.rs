@@ -14,7 +14,7 @@ use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{containers, discovery, host, images, networks, volumes};
+use crate::{containers, discovery, dns, host, images, networks, volumes};
 
 /// A body that arrives over time (logs with `follow`, streamed exec). Each
 /// item is one NDJSON line; the stream ends when the source ends, and is
@@ -188,6 +188,8 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             status: StatusCode::OK,
             body: ReplyBody::Json(super::openapi::document_json()),
         }),
+        Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
+        Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
     }
 }
 

@@ -39,7 +39,8 @@ use crate::volumes::{CreateVolume, VolumeInfo};
         networks_create, networks_delete, networks_list,
         host_info, host_containers, host_stats, openapi_json,
         firewall_allow, firewall_delete, firewall_list, firewall_bulk, firewall_reconcile,
-        services_register, services_endpoints, services_endpoint_delete
+        services_register, services_endpoints, services_endpoint_delete,
+        dns_lookup, dns_stats
     ),
     components(schemas(
         ErrorBody, CreateContainer, PortMapping, Protocol, Mount, MountKind, RestartPolicy,
@@ -244,6 +245,17 @@ fn services_endpoints() {}
     responses((status = 204, description = "removed, or already absent"), (status = 400, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 fn services_endpoint_delete() {}
+
+#[utoipa::path(get, path = "/api/v1/dns/lookup/{name}", tag = "dns",
+    params(("name" = String, Path, description = "e.g. web.alpha.coolify.internal"),
+           ("type" = Option<String>, Query, description = "record type, default A")),
+    responses((status = 200, description = "what the namespace server would answer (rcode, records, TTL) and why", content_type = "application/json"),
+              (status = 400, description = "not a DNS name, or an unknown type; `field` names it", body = ErrorBody)))]
+fn dns_lookup() {}
+
+#[utoipa::path(get, path = "/api/v1/dns/stats", tag = "dns",
+    responses((status = 200, description = "upstream, port, names served, and per namespace: server state, queries, answers by rcode, forwarded, upstream errors, dropped", content_type = "application/json")))]
+fn dns_stats() {}
 
 #[cfg(test)]
 mod tests {

@@ -128,7 +128,7 @@ async fn metrics(State(ctx): State<Arc<AgentContext>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        ctx.metrics.render(&ctx.health.report()),
+        ctx.metrics.render(&ctx.health.report()) + &ctx.dns.stats.render(),
     )
         .into_response()
 }

@@ -80,6 +80,10 @@ pub enum Verb {
     },
     /// `GET /api/v1/openapi.json`
     OpenApi,
+    /// `GET /api/v1/dns/lookup/{name}[?type=]`
+    DnsLookup { name: String },
+    /// `GET /api/v1/dns/stats`
+    DnsStats,
 }
 
 /// Why a request matched no verb.
@@ -129,6 +133,8 @@ impl Verb {
             Verb::ServiceEndpoints { .. } => "services.endpoints",
             Verb::ServiceEndpointDelete { .. } => "services.endpoint.delete",
             Verb::OpenApi => "openapi",
+            Verb::DnsLookup { .. } => "dns.lookup",
+            Verb::DnsStats => "dns.stats",
         }
     }
 
@@ -249,6 +255,13 @@ impl Verb {
                 },
             ),
             ["openapi.json"] => only(Method::GET, Verb::OpenApi),
+            ["dns", "lookup", name] if !name.is_empty() => only(
+                Method::GET,
+                Verb::DnsLookup {
+                    name: name.to_string(),
+                },
+            ),
+            ["dns", "stats"] => only(Method::GET, Verb::DnsStats),
             _ => Err(not_found()),
         }
     }
@@ -446,6 +459,31 @@ mod tests {
         for (m, p, want) in cases {
             assert_eq!(Verb::route(&m, p), Ok(want), "{m} {p}");
         }
+    }
+
+    #[test]
+    fn dns_verbs_route() {
+        assert_eq!(
+            Verb::route(
+                &Method::GET,
+                "/api/v1/dns/lookup/web.alpha.coolify.internal"
+            ),
+            Ok(Verb::DnsLookup {
+                name: "web.alpha.coolify.internal".into()
+            })
+        );
+        assert_eq!(
+            Verb::route(&Method::GET, "/api/v1/dns/stats"),
+            Ok(Verb::DnsStats)
+        );
+        assert!(matches!(
+            Verb::route(&Method::POST, "/api/v1/dns/stats"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(
+            Verb::route(&Method::GET, "/api/v1/dns/lookup/"),
+            Err(RouteError::NotFound { .. })
+        ));
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct Config {
     pub dns_zone: String,
     /// `COOLD_DNS_UPSTREAM`.
     pub dns_upstream: SocketAddr,
+    /// `COOLD_DNS_UPSTREAM_TIMEOUT`: a forwarded query gets SERVFAIL after it.
+    pub dns_upstream_timeout: Duration,
+    /// `COOLD_DNS_PORT`: UDP and TCP port of every namespace server (tests
+    /// use another; clients inside containers only ask port 53).
+    pub dns_port: u16,
     /// `COOLD_HEALTH_BIND`: loopback listener for `/healthz` and `/metrics`.
     pub health_bind: SocketAddr,
     /// `COOLD_PODMAN_SOCKET`: the Podman API socket inside the appliance.
@@ -112,6 +117,8 @@ pub mod defaults {
     pub const RECONCILE_INTERVAL: &str = "2s";
     pub const DNS_ZONE: &str = "coolify.internal";
     pub const DNS_UPSTREAM: &str = "1.1.1.1:53";
+    pub const DNS_UPSTREAM_TIMEOUT: &str = "2s";
+    pub const DNS_PORT: &str = "53";
     pub const HEALTH_BIND: &str = "127.0.0.1:8442";
     pub const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
     pub const DRAIN_TIMEOUT: &str = "10s";
@@ -213,6 +220,11 @@ impl Config {
                 "COOLD_DNS_UPSTREAM",
                 &or("COOLD_DNS_UPSTREAM", defaults::DNS_UPSTREAM),
             )?,
+            dns_upstream_timeout: parse::duration(
+                "COOLD_DNS_UPSTREAM_TIMEOUT",
+                &or("COOLD_DNS_UPSTREAM_TIMEOUT", defaults::DNS_UPSTREAM_TIMEOUT),
+            )?,
+            dns_port: parse::port("COOLD_DNS_PORT", &or("COOLD_DNS_PORT", defaults::DNS_PORT))?,
             health_bind: parse::socket_addr(
                 "COOLD_HEALTH_BIND",
                 &or("COOLD_HEALTH_BIND", defaults::HEALTH_BIND),

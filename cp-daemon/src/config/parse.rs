@@ -75,6 +75,13 @@ fn interface_ipv4(iface: &str) -> Option<Ipv4Addr> {
     })
 }
 
+pub fn port(var: &'static str, v: &str) -> Result<u16, ConfigError> {
+    match v.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(invalid(var, v, "expected a port number 1-65535")),
+    }
+}
+
 pub fn flag(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),

@@ -34,6 +34,8 @@ fn defaults_follow_seed_000() {
     assert_eq!(c.reconcile_interval, Duration::from_secs(2));
     assert_eq!(c.dns_zone, "coolify.internal");
     assert_eq!(c.dns_upstream, "1.1.1.1:53".parse().unwrap());
+    assert_eq!(c.dns_port, 53);
+    assert_eq!(c.dns_upstream_timeout, Duration::from_secs(2));
     assert_eq!(c.health_bind, "127.0.0.1:8442".parse().unwrap());
     assert!(c.bind_allowlist.is_empty());
     assert_eq!(c.allowed_runtimes, ["runc", "crun", "runsc"]);
@@ -83,6 +85,9 @@ fn each_bad_value_is_rejected_with_its_name() {
         ("COOLD_RECONCILE_INTERVAL", "0s"),
         ("COOLD_DNS_ZONE", "bad_zone!"),
         ("COOLD_DNS_UPSTREAM", "1.1.1.1"),
+        ("COOLD_DNS_UPSTREAM_TIMEOUT", "0s"),
+        ("COOLD_DNS_PORT", "0"),
+        ("COOLD_DNS_PORT", "65536"),
         ("COOLD_HEALTH_BIND", "localhost"),
         ("COOLD_PODMAN_SOCKET", "podman.sock"),
         ("COOLD_DRAIN_TIMEOUT", "-1s"),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod corrosion;
+pub mod dns;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
