@@ -4,6 +4,9 @@
 #   warm: the image is present, no container
 # Prints each run and the medians. Uses its own container name, image repo,
 # ports and dirs, and removes them afterwards. Not part of the test suite.
+# The firewall writer and the per-runtime engine services are off: the
+# benchmark must not touch the machine's own chains, and a runtime service
+# is started once per host, not per `cp up`.
 #   benches/cp-up.sh [runs] [coolify binary]
 set -euo pipefail
 runs=${1:-7}
@@ -14,8 +17,9 @@ name="coolify-cp-bench-$$"
 repo="localhost/$name"
 dir=$(mktemp -d)
 args=(--config-dir "$dir/etc" cp up --name "$name" --image-repo "$repo"
-      --api-port 28443 --health-port 28442 --data-dir "$dir/lib" --run-dir "$dir/run")
-down() { "$bin" --config-dir "$dir/etc" cp down --name "$name" --image-repo "$repo" --timeout 2s "$@" >/dev/null 2>&1 || true; }
+      --api-port 28443 --health-port 28442 --data-dir "$dir/lib" --run-dir "$dir/run"
+      --firewall off --runtime-services "")
+down() { "$bin" --config-dir "$dir/etc" cp down --name "$name" --image-repo "$repo" --run-dir "$dir/run" --timeout 2s "$@" >/dev/null 2>&1 || true; }
 trap 'down --purge; rm -rf "$dir"' EXIT
 
 ms() { date +%s%3N; }
