@@ -147,8 +147,8 @@ fn lane_error(e: LaneError) -> Response {
     error(e.status(), e.to_string())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| error(400, format!("body: {e}")))
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, LaneError> {
+    serde_json::from_slice(body).map_err(|e| LaneError::BadRequest(format!("body: {e}")))
 }
 
 async fn health(State(b): State<Arc<Broker>>) -> Response {
@@ -171,7 +171,7 @@ async fn metrics(State(b): State<Arc<Broker>>) -> Response {
 async fn dispatch(State(b): State<Arc<Broker>>, body: Bytes) -> Response {
     let req: DispatchRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return lane_error(e),
     };
     match b.dispatch(req).await {
         Ok((id, outcome)) => {
@@ -205,7 +205,7 @@ async fn dispatch(State(b): State<Arc<Broker>>, body: Bytes) -> Response {
 async fn build_dispatch(State(b): State<Arc<Broker>>, body: Bytes) -> Response {
     let req: BuildDispatchRequest = match parse(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(e) => return lane_error(e),
     };
     match b.dispatch_build(req) {
         Ok((id, host)) => (

@@ -23,6 +23,9 @@ pub enum ApiError {
     Unprocessable { field: String, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A frame this agent version cannot serve yet (e.g. builds).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("container engine unavailable: {0}")]
     Engine(#[from] EngineError),
     #[error("internal error: {0}")]
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::Firewall(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
