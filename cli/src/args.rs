@@ -50,6 +50,10 @@ pub enum Command {
     Cp(CpCommand),
     /// Allow rules on this host's agent (both firewall planes), over its REST API.
     Firewall(crate::firewall::FirewallArgs),
+    /// Broker enrollment: `init` (TLS + token keys), `enroll` (a host token).
+    Broker(crate::broker::BrokerArgs),
+    /// Run one agent verb on a host through the broker's UDS lane.
+    Dispatch(crate::broker::DispatchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +129,9 @@ pub struct UpArgs {
     /// verbs answer 503.
     #[arg(long, env = "COOLIFY_FIREWALL", value_enum, default_value = "on")]
     pub firewall: Switch,
+
+    #[command(flatten)]
+    pub broker: crate::broker::HostLinkArgs,
 }
 
 /// `on` / `off`.

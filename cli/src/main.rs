@@ -3,6 +3,7 @@
 
 mod appliance;
 mod args;
+mod broker;
 mod engine;
 mod firewall;
 mod output;
@@ -42,6 +43,10 @@ async fn main() -> ExitCode {
                 timeout: a.timeout,
                 drain: a.drain_timeout,
                 firewall: a.firewall == args::Switch::On,
+                broker: match a.broker.resolve(&cli.config_dir) {
+                    Ok(link) => link,
+                    Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
+                },
             };
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
@@ -83,6 +88,8 @@ async fn main() -> ExitCode {
                 Err(e) => fail(cli.output, &e),
             }
         }
+        Command::Broker(a) => broker::run(&cli.config_dir, a),
+        Command::Dispatch(a) => broker::dispatch(a).await,
         Command::Firewall(a) => {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }

@@ -26,6 +26,8 @@ pub struct CpSettings {
     pub drain: Duration,
     /// Whether coold writes this host's firewall tables.
     pub firewall: bool,
+    /// The broker this host's agent dials; `None` leaves the client off.
+    pub broker: Option<crate::broker::HostLink>,
 }
 
 impl CpSettings {
