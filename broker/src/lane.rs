@@ -181,6 +181,7 @@ impl Broker {
 
     async fn dispatch_inner(&self, req: DispatchRequest) -> Result<(String, Outcome), LaneError> {
         let frame = frame_for(&req)?;
+        let keep = req.request_id.is_some();
         let id = request_id(req.request_id)?;
         let handle = self
             .streams
@@ -212,27 +213,33 @@ impl Broker {
             });
         }
         match tokio::time::timeout(self.dispatch_timeout, rx).await {
-            Ok(Ok(outcome)) => Ok((id, outcome)),
+            Ok(Ok(outcome)) => {
+                // The caller has its answer: unless it named the request
+                // (asking to poll it again), the entry is claimed now.
+                // Holding every sync answer 30 s would fill BROKER_PENDING_MAX
+                // at a few hundred dispatches per second.
+                if !keep {
+                    self.pending.remove(&id);
+                }
+                Ok((id, outcome))
+            }
             // The entry vanished without landing (cannot happen while the
             // map owns the sender); answer as a dropped stream.
             Ok(Err(_)) => Ok((id, Outcome::broker(503, "the request was dropped"))),
-            Err(_) => {
-                let timeout = Outcome::broker(
+            // The entry stays Waiting: a late answer still lands for pollers
+            // of the request id (x-request-id), and the sweeper answers 504
+            // if none comes.
+            Err(_) => Ok((
+                id,
+                Outcome::broker(
                     504,
                     format!(
                         "host {} did not answer within BROKER_DISPATCH_TIMEOUT_SECS={}",
                         req.host_id,
                         self.dispatch_timeout.as_secs()
                     ),
-                );
-                self.pending
-                    .land_broker(&id, timeout.clone(), Instant::now());
-                // If the agent's answer won the race, report that instead.
-                match self.pending.poll(&id) {
-                    Poll::Landed(o) => Ok((id, o)),
-                    _ => Ok((id, timeout)),
-                }
-            }
+                ),
+            )),
         }
     }
 

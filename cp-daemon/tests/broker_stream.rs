@@ -54,6 +54,11 @@ fn dispatch_reaches_each_host_and_returns_the_real_result() {
     assert!(body.contains("no such verb"), "{body}");
     let (status, _) = broker.dispatch("host-a", "DELETE", "/api/v1/host/info");
     assert_eq!(status, 405);
+
+    // Answered sync dispatches are claimed at once: nothing stays pending
+    // to fill BROKER_PENDING_MAX.
+    let (_, health) = broker.request("GET", "/v1/health", None);
+    assert_eq!(json(&health)["pending"], 0, "{health}");
 }
 
 #[test]
@@ -144,6 +149,32 @@ fn dispatch_timeout_is_honoured() {
     assert_eq!(status, 504, "{body}");
     assert!(body.contains("BROKER_DISPATCH_TIMEOUT_SECS=1"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn answer_after_the_dispatch_timeout_lands_for_a_late_poller() {
+    let pki = Pki::new();
+    let broker = Broker::start(&pki, &[("BROKER_DISPATCH_TIMEOUT_SECS", "1")]);
+    let _slow = FakeAgent::connect(
+        broker.grpc,
+        &pki.ca,
+        &pki.token("slow", &[]),
+        FakeAgent::hello("slow", &[], 0),
+        FakeMode::Slow(2500),
+    )
+    .unwrap();
+    broker.wait_streams(1, Duration::from_secs(5));
+    let body =
+        r#"{"host_id":"slow","method":"GET","path":"/api/v1/host/info","request_id":"slow-1"}"#;
+    let (status, _) = broker.request("POST", "/v1/coold/dispatch", Some(body));
+    assert_eq!(status, 504);
+    // Long poll: parks until the agent's late answer lands.
+    let (status, polled) = broker.request("GET", "/v1/build/result/slow-1?timeout_ms=5000", None);
+    assert_eq!(status, 200, "{polled}");
+    let polled = json(&polled);
+    assert_eq!(polled["status"], 200);
+    assert_eq!(polled["source"], "agent");
+    assert_eq!(polled["body"]["fake"], true);
 }
 
 #[test]

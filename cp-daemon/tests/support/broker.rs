@@ -276,6 +276,8 @@ pub enum FakeMode {
     Echo,
     /// Keeps every frame and never answers.
     Silent,
+    /// Answers 200 `{"fake":true}` after this many milliseconds.
+    Slow(u64),
 }
 
 /// An agent inside the test process speaking the proto over TLS.
@@ -327,17 +329,27 @@ impl FakeAgent {
             let mut inbound = AgentClient::new(channel).stream(req).await?.into_inner();
             tokio::spawn(async move {
                 while let Ok(Some(msg)) = inbound.message().await {
-                    if mode == FakeMode::Echo {
-                        let _ = tx
-                            .send(ClientMsg {
-                                msg: Some(client_msg::Msg::Response(Response {
-                                    request_id: msg.request_id.clone(),
-                                    status: 200,
-                                    body: b"{\"fake\":true}".to_vec(),
-                                    error: String::new(),
-                                })),
-                            })
-                            .await;
+                    let delay = match mode {
+                        FakeMode::Echo => Some(0),
+                        FakeMode::Slow(ms) => Some(ms),
+                        FakeMode::Silent => None,
+                    };
+                    if let Some(ms) = delay {
+                        let tx = tx.clone();
+                        let request_id = msg.request_id.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            let _ = tx
+                                .send(ClientMsg {
+                                    msg: Some(client_msg::Msg::Response(Response {
+                                        request_id,
+                                        status: 200,
+                                        body: b"{\"fake\":true}".to_vec(),
+                                        error: String::new(),
+                                    })),
+                                })
+                                .await;
+                        });
                     }
                     kept.lock().unwrap_or_else(|p| p.into_inner()).push(msg);
                 }
