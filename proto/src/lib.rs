@@ -4,6 +4,8 @@
 
 #![allow(clippy::all, clippy::unwrap_used)] // generated code
 
+pub mod codec;
+
 pub mod agent {
     pub mod v1 {
         tonic::include_proto!("coolify.agent.v1");
