@@ -1,5 +1,29 @@
-//! `coolify-broker`: the gRPC listener coold dials and the UDS lane the central
-//! app calls.
+//! `coolify-broker`: the central connection holder (seed 000, "Broker").
 //!
-//! Not built yet (broker issue). This crate holds no binary on purpose, so
-//! nothing can be mistaken for a working broker.
+//! Every host's coold dials in over one gRPC stream (TLS, per-host JWT);
+//! the central app talks HTTP over a Unix socket. A request flows
+//! `uds` → `lane` (Streams lookup, Pending insert, non-blocking send) →
+//! `grpc` stream → agent → `grpc` reader lands the answer in `pending` →
+//! the parked `lane` waiter answers the UDS request.
+//!
+//! | module | concern |
+//! |---|---|
+//! | `jwt` | host token verification (pure) |
+//! | `streams` | host id → stream handle, generation-checked removal |
+//! | `pending` | request id → Waiting/Landed, cap, sweep rules (pure) |
+//! | `routing` | build capacity routing (pure) |
+//! | `lane` | the central app's operations, transport-free |
+//! | `uds` | the HTTP-over-UDS transport and socket creation |
+//! | `grpc` | the tonic `Agent` service |
+//! | `server` | wiring and lifecycle |
+
+pub mod config;
+pub mod grpc;
+pub mod jwt;
+pub mod lane;
+pub mod metrics;
+pub mod pending;
+pub mod routing;
+pub mod server;
+pub mod streams;
+pub mod uds;

@@ -50,6 +50,10 @@ pub enum Command {
     Cp(CpCommand),
     /// Allow rules on this host's agent (both firewall planes), over its REST API.
     Firewall(crate::firewall::FirewallArgs),
+    /// Broker enrollment: `init` (TLS + token keys), `enroll` (a host token).
+    Broker(crate::broker::BrokerArgs),
+    /// Run one agent verb on a host through the broker's UDS lane.
+    Dispatch(crate::broker::DispatchArgs),
     /// Provision namespace networks: one DNS-disabled bridge
     /// `coolify-<ns>-mesh` per namespace with a /24 of the pool (idempotent).
     Init(NamespaceArgs),
@@ -155,6 +159,9 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub namespaces: NamespaceArgs,
+
+    #[command(flatten)]
+    pub broker: crate::broker::HostLinkArgs,
 }
 
 /// `on` / `off`.

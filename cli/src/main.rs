@@ -3,6 +3,7 @@
 
 mod appliance;
 mod args;
+mod broker;
 mod engine;
 mod firewall;
 mod namespaces;
@@ -59,6 +60,10 @@ async fn main() -> ExitCode {
                 drain: a.drain_timeout,
                 firewall: a.firewall == args::Switch::On,
                 runtime_services: a.runtime_services.clone(),
+                broker: match a.broker.resolve(&cli.config_dir) {
+                    Ok(link) => link,
+                    Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
+                },
             };
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
@@ -101,6 +106,8 @@ async fn main() -> ExitCode {
                 Err(e) => fail(cli.output, &e),
             }
         }
+        Command::Broker(a) => broker::run(&cli.config_dir, a),
+        Command::Dispatch(a) => broker::dispatch(a).await,
         Command::Firewall(a) => {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
+use crate::broker_client;
 use crate::config::{Config, StoreKind};
 use crate::deny::DenyPolicy;
 use crate::discovery::{
@@ -156,6 +157,18 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
             sync.run(stop).await;
             "discovery-sync"
         });
+    }
+    if let Some(link) = ctx.config.broker.clone() {
+        ctx.health.register(broker_client::COMPONENT, false);
+        let (ctx, stop) = (ctx.clone(), stop.clone());
+        tasks.spawn(async move {
+            broker_client::run(ctx, link, stop).await;
+            "broker-client"
+        });
+    } else {
+        tracing::info!(
+            "broker client off (set COOLD_BROKER_URL and COOLD_BROKER_TOKEN_FILE to enable)"
+        );
     }
     {
         let (router, stop) = (api::health_router(ctx.clone()), stop.clone());

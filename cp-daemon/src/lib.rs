@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod broker_client;
 pub mod config;
 pub mod containers;
 pub mod deny;

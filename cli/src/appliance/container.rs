@@ -27,6 +27,10 @@ const SOCKET_IN_CONTAINER: &str = "/run/podman/podman.sock";
 /// Where the host's root filesystem appears (read-only): the scratch image
 /// has no iptables or nft, so coold runs the host's inside it.
 const HOST_ROOT_IN_CONTAINER: &str = "/host";
+/// Where the host token and broker CA appear (read-only) when the agent
+/// dials a broker; outside the mounted dirs so any host path works.
+const BROKER_TOKEN_IN_CONTAINER: &str = "/broker/host.jwt";
+const BROKER_CA_IN_CONTAINER: &str = "/broker/ca.crt";
 
 /// What `ensure` did with the container.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +74,13 @@ fn env(s: &CpSettings) -> Vec<String> {
     if let Some(ns) = &s.namespaces {
         env.push(format!("COOLD_NAMESPACES={ns}"));
     }
+    if let Some(link) = &s.broker {
+        env.push(format!("COOLD_BROKER_URL={}", link.url));
+        env.push(format!(
+            "COOLD_BROKER_TOKEN_FILE={BROKER_TOKEN_IN_CONTAINER}"
+        ));
+        env.push(format!("COOLD_BROKER_CA={BROKER_CA_IN_CONTAINER}"));
+    }
     env
 }
 
@@ -90,7 +101,11 @@ pub fn spec_sha256(s: &CpSettings) -> String {
         h.update(line.as_bytes());
         h.update(b"\n");
     }
-    for dir in [&s.config_dir, &s.data_dir, &s.run_dir, &s.engine_socket] {
+    let broker_files = s.broker.iter().flat_map(|l| [&l.token_file, &l.ca]);
+    for dir in [&s.config_dir, &s.data_dir, &s.run_dir, &s.engine_socket]
+        .into_iter()
+        .chain(broker_files)
+    {
         h.update(dir.display().to_string().as_bytes());
         h.update(b"\n");
     }
@@ -125,16 +140,30 @@ fn create_body(s: &CpSettings, image: &str, coold_sha256: &str) -> ContainerCrea
         host_config: Some(HostConfig {
             privileged: Some(true),
             network_mode: Some("host".into()),
-            mounts: Some(vec![
-                bind(&s.engine_socket, SOCKET_IN_CONTAINER),
-                Mount {
-                    read_only: Some(true),
-                    ..bind(std::path::Path::new("/"), HOST_ROOT_IN_CONTAINER)
-                },
-                dir(&s.config_dir),
-                dir(&s.data_dir),
-                dir(&s.run_dir),
-            ]),
+            mounts: Some({
+                let mut mounts = vec![
+                    bind(&s.engine_socket, SOCKET_IN_CONTAINER),
+                    Mount {
+                        read_only: Some(true),
+                        ..bind(std::path::Path::new("/"), HOST_ROOT_IN_CONTAINER)
+                    },
+                    dir(&s.config_dir),
+                    dir(&s.data_dir),
+                    dir(&s.run_dir),
+                ];
+                if let Some(link) = &s.broker {
+                    for (src, target) in [
+                        (&link.token_file, BROKER_TOKEN_IN_CONTAINER),
+                        (&link.ca, BROKER_CA_IN_CONTAINER),
+                    ] {
+                        mounts.push(Mount {
+                            read_only: Some(true),
+                            ..bind(src, target)
+                        });
+                    }
+                }
+                mounts
+            }),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::ALWAYS),
                 maximum_retry_count: None,

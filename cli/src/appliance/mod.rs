@@ -35,6 +35,8 @@ pub enum ApplianceError {
     Pki(#[from] PkiError),
     #[error("this coolify binary carries no coold (built without the static agent); build it with scripts/build-static")]
     NoEmbeddedCoold,
+    #[error("{0}")]
+    Usage(String),
     #[error("building the appliance image failed: {0}")]
     Build(String),
     #[error("container name {name:?} is taken: {reason}")]

@@ -30,6 +30,8 @@ pub struct CpSettings {
     pub runtime_services: Vec<String>,
     /// `COOLD_NAMESPACES` from provisioning; `None` keeps coold's default.
     pub namespaces: Option<String>,
+    /// The broker this host's agent dials; `None` leaves the client off.
+    pub broker: Option<crate::broker::HostLink>,
 }
 
 impl CpSettings {

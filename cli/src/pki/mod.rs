@@ -6,7 +6,7 @@
 //! present but unreadable or inconsistent is an error naming the file and
 //! saying how to recover.
 
-mod files;
+pub(crate) mod files;
 mod verify;
 
 use std::net::IpAddr;

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// An upstream the engine reached for (a registry) failed.
     #[error("{0}")]
     BadGateway(String),
+    /// A frame this agent version cannot serve yet (e.g. builds).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{}", engine_message(.0))]
     Engine(#[from] EngineError),
     #[error("internal error: {0}")]
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Engine(e) => match e {
                 EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
                 EngineError::Conflict(_) => StatusCode::CONFLICT,

@@ -23,6 +23,10 @@ pub struct Config {
     pub broker_url: String,
     /// `COOLD_BUILDER_ENABLED`: advertise the `builder` capability.
     pub builder_enabled: bool,
+    /// The broker stream; `None` (client off) unless both `COOLD_BROKER_URL`
+    /// and `COOLD_BROKER_TOKEN_FILE` are set, so an appliance without a
+    /// broker runs exactly as before.
+    pub broker: Option<BrokerLink>,
     /// `COOLD_API_BIND`: the agent REST API; `None` disables it.
     pub api_bind: Option<SocketAddr>,
     /// `COOLD_API_TOKEN_FILE`: bearer token file, required with `api_bind`.
@@ -83,6 +87,20 @@ pub enum StoreKind {
     Sqlite,
     /// A Corrosion agent's HTTP API at this address.
     Corrosion(SocketAddr),
+}
+
+/// How the agent reaches its broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerLink {
+    /// `COOLD_BROKER_URL`, e.g. `grpcs://broker:6443/v1/agent`.
+    pub url: String,
+    /// `COOLD_BROKER_TOKEN_FILE`: this host's JWT (`coolify broker enroll`).
+    pub token_file: PathBuf,
+    /// `COOLD_BROKER_CA`: PEM CA that signed the broker's certificate;
+    /// required for `grpcs://` (the scratch image has no system roots).
+    pub ca: Option<PathBuf>,
+    /// `COOLD_BUILDER_CAPACITY`: concurrent builds advertised with `builder`.
+    pub builder_capacity: u32,
 }
 
 /// Paths of the REST API's certificate chain and private key (PEM).
@@ -182,7 +200,44 @@ impl Config {
             }
         };
 
+        let broker = match (get("COOLD_BROKER_URL"), get("COOLD_BROKER_TOKEN_FILE")) {
+            (Some(url), Some(token)) => {
+                let url = parse::broker_url("COOLD_BROKER_URL", &url)?;
+                let tls = url.starts_with("grpcs://") || url.starts_with("https://");
+                let ca = get("COOLD_BROKER_CA")
+                    .map(|v| parse::path("COOLD_BROKER_CA", &v))
+                    .transpose()?;
+                if tls && ca.is_none() {
+                    return Err(ConfigError::Missing {
+                        var: "COOLD_BROKER_CA",
+                        hint: "the broker's CA certificate (ca.crt from `coolify broker init`)",
+                    });
+                }
+                let builder_capacity = match get("COOLD_BUILDER_CAPACITY") {
+                    Some(v) => v
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or(ConfigError::Invalid {
+                            var: "COOLD_BUILDER_CAPACITY",
+                            value: v.clone(),
+                            reason: "expected a number 1..=64".into(),
+                        })?,
+                    None => 2,
+                };
+                Some(BrokerLink {
+                    url,
+                    token_file: parse::path("COOLD_BROKER_TOKEN_FILE", &token)?,
+                    ca,
+                    builder_capacity,
+                })
+            }
+            _ => None,
+        };
+
         Ok(Config {
+            broker,
             host_mgmt_ip,
             namespaces: parse::namespaces(
                 "COOLD_NAMESPACES",

@@ -204,3 +204,28 @@ fn store_defaults_to_sqlite_and_agent_healthchecks() {
     assert!(c.agent_healthchecks);
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/coolify"));
 }
+
+#[test]
+fn broker_client_is_off_without_url_or_token() {
+    assert_eq!(config(&[MGMT]).expect("valid").broker, None);
+    let only_url = config(&[MGMT, ("COOLD_BROKER_URL", "grpcs://b:6443/v1/agent")]);
+    assert_eq!(only_url.expect("valid").broker, None);
+    let only_token = config(&[MGMT, ("COOLD_BROKER_TOKEN_FILE", "/etc/coolify/host.jwt")]);
+    assert_eq!(only_token.expect("valid").broker, None);
+}
+
+#[test]
+fn broker_link_needs_a_ca_for_tls() {
+    let base = [
+        MGMT,
+        ("COOLD_BROKER_URL", "grpcs://b:6443/v1/agent"),
+        ("COOLD_BROKER_TOKEN_FILE", "/etc/coolify/host.jwt"),
+    ];
+    assert_eq!(rejected_var(&base), "COOLD_BROKER_CA");
+    let mut with_ca = base.to_vec();
+    with_ca.push(("COOLD_BROKER_CA", "/etc/coolify/broker-ca.crt"));
+    let link = config(&with_ca).expect("valid").broker.expect("on");
+    assert_eq!(link.builder_capacity, 2);
+    with_ca.push(("COOLD_BUILDER_CAPACITY", "0"));
+    assert_eq!(rejected_var(&with_ca), "COOLD_BUILDER_CAPACITY");
+}

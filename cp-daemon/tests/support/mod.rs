@@ -3,6 +3,7 @@
 //! it, and stop it. Shared by every test file (`mod support;`).
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod corrosion;
 pub mod dns;
 
@@ -367,6 +368,11 @@ pub fn http(
             rest.to_string()
         },
     ))
+}
+
+/// Decodes a chunked body (shared with the UDS client).
+pub fn dechunk_pub(s: &str) -> String {
+    dechunk(s)
 }
 
 fn dechunk(mut s: &str) -> String {

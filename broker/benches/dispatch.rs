@@ -1,0 +1,351 @@
+//! Dispatch benchmark: round trips per second and latency through
+//! UDS → broker → agent stream → back, at 1, 100 and 1 000 connected hosts,
+//! and the broker's memory with 10 000 idle streams.
+//!
+//! The broker is the real release binary in its own process (so its RSS is
+//! its own); the simulated agents (one TLS connection and stream each, as a
+//! real fleet would have) and the load generator share this process. The
+//! agents answer every frame at once with a small JSON body: the "cheap
+//! verb", so the figures are the broker path, not Podman.
+//!
+//! Run: `cargo bench -p coolify-broker --bench dispatch` (prints a table).
+//! Env: BENCH_SECS (default 5), BENCH_CONCURRENCY (default "16,64"),
+//! BENCH_IDLE_STREAMS (default 10000).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use coolify_proto::v1::agent_client::AgentClient;
+use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: Vec<u8>,
+    jwt_key: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let jwt = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(dir.path().join("broker.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("broker.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("jwt.pub"), jwt.public_key_pem()).unwrap();
+    Pki {
+        ca: ca.pem().into_bytes(),
+        jwt_key: jwt.serialize_pem(),
+        dir,
+    }
+}
+
+fn start_broker(pki: &Pki, port: u16) -> (Child, PathBuf) {
+    let socket = pki.dir.path().join("broker.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_coolify-broker"))
+        .env("BROKER_GRPC_BIND", format!("127.0.0.1:{port}"))
+        .env("BROKER_UNIX_SOCKET_PATH", &socket)
+        .env("BROKER_JWT_PUBLIC_KEY_PATH", pki.dir.path().join("jwt.pub"))
+        .env("BROKER_TLS_CERT", pki.dir.path().join("broker.crt"))
+        .env("BROKER_TLS_KEY", pki.dir.path().join("broker.key"))
+        .env("BROKER_LOG_LEVEL", "warn")
+        .env("BROKER_PENDING_MAX", "100000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "broker not up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, socket)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One simulated agent: a TLS connection, Hello, echo every frame. Kept
+/// alive by the spawned task (the returned sender).
+async fn agent(
+    port: u16,
+    ca: &[u8],
+    token: String,
+    host: String,
+) -> tokio::sync::mpsc::Sender<ClientMsg> {
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .domain_name("127.0.0.1"),
+        )
+        .unwrap()
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tx.send(ClientMsg {
+        msg: Some(client_msg::Msg::Hello(Hello {
+            host_id: host,
+            version: "bench".into(),
+            capabilities: vec![],
+            builder_capacity: 0,
+        })),
+    })
+    .await
+    .unwrap();
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut inbound = AgentClient::new(channel)
+        .stream(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = tx.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(msg)) = inbound.message().await {
+            let _ = answer
+                .send(ClientMsg {
+                    msg: Some(client_msg::Msg::Response(Response {
+                        request_id: msg.request_id,
+                        status: 200,
+                        body: br#"{"ok":true}"#.to_vec(),
+                        error: String::new(),
+                    })),
+                })
+                .await;
+        }
+    });
+    tx
+}
+
+async fn connect_agents(
+    pki: &Pki,
+    port: u16,
+    range: std::ops::Range<usize>,
+    keep: &mut Vec<tokio::sync::mpsc::Sender<ClientMsg>>,
+) {
+    // Bounded parallelism: handshakes are CPU work on both sides.
+    let ca = Arc::new(pki.ca.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for i in range {
+        let host = format!("host-{i}");
+        let token = coolify_broker::jwt::mint_es256(
+            pki.jwt_key.as_bytes(),
+            &host,
+            &[],
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        let ca = ca.clone();
+        set.spawn(async move { agent(port, &ca, token, host).await });
+        if set.len() >= 64 {
+            keep.push(set.join_next().await.unwrap().unwrap());
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        keep.push(r.unwrap());
+    }
+}
+
+async fn wait_streams(socket: &Path, n: usize) {
+    let started = Instant::now();
+    loop {
+        let mut sender = uds_client(socket).await;
+        let resp = sender
+            .send_request(
+                http::Request::get("/v1/health")
+                    .header("host", "broker")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if v["streams"].as_u64() == Some(n as u64) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "streams: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn uds_client(socket: &Path) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+struct Run {
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    errors: usize,
+}
+
+/// `concurrency` keep-alive UDS connections, each dispatching in a loop to
+/// hosts round-robin, for `secs`.
+async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let socket = socket.to_path_buf();
+        set.spawn(async move {
+            let mut sender = uds_client(&socket).await;
+            let mut lat = Vec::with_capacity(100_000);
+            let mut errors = 0;
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let body = format!(
+                    r#"{{"host_id":"host-{}","method":"GET","path":"/api/v1/host/info"}}"#,
+                    i % hosts
+                );
+                i += concurrency;
+                let t = Instant::now();
+                let resp = sender
+                    .send_request(
+                        http::Request::post("/v1/coold/dispatch")
+                            .header("host", "broker")
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body)))
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                let ok = status == 200;
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                if !ok && errors == 0 && worker == 0 {
+                    eprintln!("first non-200: {status} {}", String::from_utf8_lossy(&body));
+                }
+                lat.push(t.elapsed().as_micros() as u64);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        let (lat, e) = r.unwrap();
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        errors,
+    }
+}
+
+fn main() {
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let conc: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "16,64".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let idle: usize = std::env::var("BENCH_IDLE_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pki = pki();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (mut broker, socket) = start_broker(&pki, port);
+    rt.block_on(async {
+        let mut agents = Vec::new();
+        println!("dispatch round trips (UDS → broker → agent stream → back), {secs} s per row");
+        println!("| hosts | concurrency | dispatches/s | p50 ms | p99 ms | non-200 |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for hosts in [1usize, 100, 1000] {
+            let have = agents.len();
+            connect_agents(&pki, port, have..hosts, &mut agents).await;
+            wait_streams(&socket, hosts).await;
+            for &c in &conc {
+                let r = load(&socket, hosts, c, secs).await;
+                println!(
+                    "| {hosts} | {c} | {:.0} | {:.2} | {:.2} | {} |",
+                    r.rps,
+                    r.p50_us as f64 / 1000.0,
+                    r.p99_us as f64 / 1000.0,
+                    r.errors
+                );
+            }
+        }
+        drop(agents);
+        // Memory with idle streams: a fresh broker, baseline RSS, then
+        // `idle` streams (one TLS connection each) and RSS again.
+        let _ = broker.kill();
+        let _ = broker.wait();
+        let _ = std::fs::remove_file(&socket);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (b2, socket) = start_broker(&pki, port);
+        broker = b2;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = rss_kib(broker.id());
+        let mut idle_agents = Vec::new();
+        let t = Instant::now();
+        connect_agents(&pki, port, 0..idle, &mut idle_agents).await;
+        wait_streams(&socket, idle).await;
+        let connect_secs = t.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = rss_kib(broker.id());
+        println!();
+        println!(
+            "idle streams: {idle} connected in {connect_secs:.1} s; broker RSS {before} KiB → {after} KiB; {:.1} KiB per idle stream (TLS connection + HTTP/2 stream + handle)",
+            (after.saturating_sub(before)) as f64 / idle as f64
+        );
+        drop(idle_agents);
+    });
+    let _ = broker.kill();
+    let _ = broker.wait();
+}

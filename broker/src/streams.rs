@@ -1,0 +1,186 @@
+//! Streams: host id → the handle of its one open agent stream.
+//!
+//! Invariant: a host has at most one handle. A second stream for the same
+//! host replaces the first, and the first stream's cleanup can never remove
+//! the second's handle: removal is conditional on the generation the stream
+//! was registered with (`remove_if_current`).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use coolify_proto::v1::ServerMsg;
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::routing::Candidate;
+
+/// What the broker holds for one connected host.
+#[derive(Debug, Clone)]
+pub struct StreamHandle {
+    /// Frames to the host. Bounded: senders use `try_send` so a slow host
+    /// never blocks the broker (a full queue is answered 503 at once).
+    pub tx: mpsc::Sender<ServerMsg>,
+    pub caps: Arc<[String]>,
+    pub builder_capacity: u32,
+    /// Builds routed to this stream that have not landed.
+    pub builds_running: Arc<AtomicU32>,
+    pub generation: u64,
+    pub version: Arc<str>,
+}
+
+impl StreamHandle {
+    pub fn has_cap(&self, cap: &str) -> bool {
+        self.caps.iter().any(|c| c == cap)
+    }
+}
+
+/// Why a frame could not be handed to a host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("host {0} is not connected")]
+    NotConnected(String),
+    #[error("host {0}'s queue is full; retry later")]
+    QueueFull(String),
+    #[error("host {0}'s stream closed")]
+    Closed(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Streams {
+    map: DashMap<String, StreamHandle>,
+    next_generation: AtomicU64,
+}
+
+impl Streams {
+    /// Registers a host's new stream and returns its generation. A previous
+    /// handle for the host is dropped, which ends that stream's outbound half.
+    pub fn register(
+        &self,
+        host_id: &str,
+        tx: mpsc::Sender<ServerMsg>,
+        caps: Vec<String>,
+        builder_capacity: u32,
+        version: String,
+    ) -> (u64, Option<StreamHandle>) {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = StreamHandle {
+            tx,
+            caps: caps.into(),
+            builder_capacity,
+            builds_running: Arc::new(AtomicU32::new(0)),
+            generation,
+            version: version.into(),
+        };
+        let old = self.map.insert(host_id.to_string(), handle);
+        (generation, old)
+    }
+
+    pub fn get(&self, host_id: &str) -> Option<StreamHandle> {
+        self.map.get(host_id).map(|h| h.value().clone())
+    }
+
+    /// Removes the host's handle only if it is still the one registered with
+    /// `generation`. Returns whether it removed anything.
+    pub fn remove_if_current(&self, host_id: &str, generation: u64) -> bool {
+        self.map
+            .remove_if(host_id, |_, h| h.generation == generation)
+            .is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Hands `msg` to the host's stream without waiting.
+    pub fn try_send(&self, host_id: &str, msg: ServerMsg) -> Result<StreamHandle, SendError> {
+        let handle = self
+            .get(host_id)
+            .ok_or_else(|| SendError::NotConnected(host_id.to_string()))?;
+        match handle.tx.try_send(msg) {
+            Ok(()) => Ok(handle),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(SendError::QueueFull(host_id.to_string()))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(SendError::Closed(host_id.to_string()))
+            }
+        }
+    }
+
+    /// Snapshot of every builder host for [`crate::routing::pick_builder`].
+    pub fn builders(&self) -> Vec<(String, StreamHandle)> {
+        self.map
+            .iter()
+            .filter(|e| e.value().has_cap(coolify_proto::CAP_BUILDER))
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+}
+
+/// Router view of a snapshot from [`Streams::builders`].
+pub fn candidates(snapshot: &[(String, StreamHandle)]) -> Vec<Candidate<'_>> {
+    snapshot
+        .iter()
+        .map(|(id, h)| Candidate {
+            host_id: id,
+            has_builder: h.has_cap(coolify_proto::CAP_BUILDER),
+            capacity: h.builder_capacity,
+            running: h.builds_running.load(Ordering::Relaxed),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_streams_cleanup_never_removes_the_new_handle() {
+        let streams = Streams::default();
+        let (tx1, _rx1) = mpsc::channel(1);
+        let (tx2, _rx2) = mpsc::channel(1);
+        let (g1, none) = streams.register("h", tx1, vec![], 0, "v".into());
+        assert!(none.is_none());
+        let (g2, old) = streams.register("h", tx2, vec![], 0, "v".into());
+        assert_eq!(old.map(|h| h.generation), Some(g1));
+        assert!(
+            !streams.remove_if_current("h", g1),
+            "stale cleanup must be a no-op"
+        );
+        assert_eq!(streams.get("h").map(|h| h.generation), Some(g2));
+        assert!(streams.remove_if_current("h", g2));
+        assert!(streams.get("h").is_none());
+    }
+
+    #[test]
+    fn full_queue_is_refused_at_once() {
+        let streams = Streams::default();
+        let (tx, _rx) = mpsc::channel(1);
+        streams.register("h", tx, vec![], 0, "v".into());
+        assert!(streams.try_send("h", ServerMsg::default()).is_ok());
+        assert_eq!(
+            streams.try_send("h", ServerMsg::default()).err(),
+            Some(SendError::QueueFull("h".into()))
+        );
+        assert_eq!(
+            streams.try_send("x", ServerMsg::default()).err(),
+            Some(SendError::NotConnected("x".into()))
+        );
+    }
+
+    #[test]
+    fn closed_stream_is_reported() {
+        let streams = Streams::default();
+        let (tx, rx) = mpsc::channel(1);
+        streams.register("h", tx, vec![], 0, "v".into());
+        drop(rx);
+        assert_eq!(
+            streams.try_send("h", ServerMsg::default()).err(),
+            Some(SendError::Closed("h".into()))
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Stream frames → the verb table → answers (DESIGN.md decision 1): a
+//! verb frame is routed with the same [`Verb::route`] and run by the same
+//! [`dispatch`] as a REST request, so both transports give identical answers.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use coolify_proto::v1::{server_msg, Response, ServerMsg, VerbFrame};
+use http::{Method, StatusCode};
+
+use crate::agent::AgentContext;
+use crate::api::{dispatch, ApiError, Reply, ReplyBody, Verb, VerbRequest};
+
+/// Runs one frame and returns the answer to send back.
+pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Response {
+    let id = msg.request_id;
+    match msg.msg {
+        Some(server_msg::Msg::Verb(frame)) => {
+            let started = Instant::now();
+            let (name, result) = run_verb(ctx, frame).await;
+            let resp = to_response(id, result);
+            ctx.metrics
+                .observe(name, resp.status as u16, started.elapsed());
+            tracing::info!(
+                verb = name,
+                status = resp.status,
+                transport = "broker",
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+            resp
+        }
+        // Builds ride the same stream; the build driver lands with the
+        // builds issue. Until then the broker gets a clear 501 at once.
+        Some(server_msg::Msg::Build(_)) | Some(server_msg::Msg::Cancel(_)) => to_response(
+            id,
+            Err(ApiError::NotImplemented(
+                "builds are not supported by this coold yet".into(),
+            )),
+        ),
+        None => to_response(
+            id,
+            Err(ApiError::BadRequest {
+                field: "msg".into(),
+                message: "msg: empty frame".into(),
+            }),
+        ),
+    }
+}
+
+async fn run_verb(ctx: &AgentContext, frame: VerbFrame) -> (&'static str, Result<Reply, ApiError>) {
+    let method = match Method::from_bytes(frame.method.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => {
+            return (
+                "unrouted",
+                Err(ApiError::BadRequest {
+                    field: "method".into(),
+                    message: format!("method: {:?} is not an HTTP method", frame.method),
+                }),
+            )
+        }
+    };
+    let verb = match Verb::route(&method, &frame.path) {
+        Ok(v) => v,
+        Err(e) => return ("unrouted", Err(e.into())),
+    };
+    let name = verb.name();
+    let req = VerbRequest {
+        verb,
+        query: Some(frame.query).filter(|q| !q.is_empty()),
+        body: Bytes::from(frame.body),
+    };
+    (name, dispatch(ctx, req).await)
+}
+
+/// Maps a verb outcome to a Response frame: the same status and JSON body
+/// the REST transport would send.
+pub fn to_response(request_id: String, result: Result<Reply, ApiError>) -> Response {
+    let result = result.and_then(|reply| match reply.body {
+        ReplyBody::Json(v) => Ok((reply.status, serde_json::to_vec(&v).unwrap_or_default())),
+        ReplyBody::Empty => Ok((reply.status, Vec::new())),
+        // A Response frame is one message; a stream (logs with follow,
+        // streamed exec) may never end. Until the proto has framed streams,
+        // say so instead of buffering without bound.
+        ReplyBody::Stream(_) => Err(ApiError::NotImplemented(
+            "streamed answers (logs follow=true, exec stream=true) are not carried over the broker stream yet; use the agent REST API or ask without streaming".into(),
+        )),
+    });
+    match result {
+        Ok((status, body)) => Response {
+            request_id,
+            status: u32::from(status.as_u16()),
+            body: if status == StatusCode::NO_CONTENT {
+                Vec::new()
+            } else {
+                body
+            },
+            error: String::new(),
+        },
+        Err(e) => Response {
+            request_id,
+            status: u32::from(e.status().as_u16()),
+            body: serde_json::to_vec(&e.body()).unwrap_or_default(),
+            error: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_rest_status_and_body() {
+        let r = to_response(
+            "r1".into(),
+            Err(ApiError::Route(crate::api::RouteError::NotFound {
+                path: "/api/v1/nope".into(),
+            })),
+        );
+        assert_eq!(r.status, 404);
+        assert_eq!(r.request_id, "r1");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(body["error"], "no such verb: /api/v1/nope");
+    }
+
+    #[test]
+    fn no_content_has_an_empty_body() {
+        let r = to_response("r".into(), Reply::no_content());
+        assert_eq!(r.status, 204);
+        assert!(r.body.is_empty());
+    }
+}
