@@ -6,8 +6,7 @@ use std::path::Path;
 
 use clap::Args;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 use crate::pki::files;
@@ -137,19 +136,7 @@ pub fn init(config_dir: &Path, a: &InitArgs) -> Result<Vec<String>, String> {
 }
 
 fn ca_params() -> Result<CertificateParams, String> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen("CA"))?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "coolify broker CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2050, 1, 1);
-    Ok(params)
+    crate::pki::ca_params("coolify broker CA").map_err(gen("CA"))
 }
 
 #[cfg(test)]

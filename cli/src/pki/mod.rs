@@ -171,12 +171,13 @@ fn gen_err(what: &'static str) -> impl Fn(rcgen::Error) -> PkiError {
     }
 }
 
-fn generate_ca() -> Result<(String, KeyPair), PkiError> {
-    let key = KeyPair::generate().map_err(gen_err("CA key"))?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err("CA"))?;
+/// Parameters of a coolify CA (the appliance's, the broker's): it signs
+/// leaf certificates only (path length 0).
+pub(crate) fn ca_params(common_name: &str) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
     params
         .distinguished_name
-        .push(DnType::CommonName, "coolify appliance CA");
+        .push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -185,6 +186,12 @@ fn generate_ca() -> Result<(String, KeyPair), PkiError> {
     ];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2050, 1, 1);
+    Ok(params)
+}
+
+fn generate_ca() -> Result<(String, KeyPair), PkiError> {
+    let key = KeyPair::generate().map_err(gen_err("CA key"))?;
+    let params = ca_params("coolify appliance CA").map_err(gen_err("CA"))?;
     let cert = params
         .self_signed(&key)
         .map_err(gen_err("CA certificate"))?;
