@@ -63,6 +63,8 @@ fn unknown_paths_are_404_and_wrong_methods_405() {
 fn bad_config_exits_2_naming_the_variable() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_coold"))
         .env_clear()
+        // Tests never write the machine's own firewall chains.
+        .env("COOLD_FIREWALL", "off")
         .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
         .env("COOLD_RECONCILE_INTERVAL", "often")
         .output()
@@ -75,6 +77,8 @@ fn bad_config_exits_2_naming_the_variable() {
 fn missing_podman_socket_fails_start_with_the_fix() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_coold"))
         .env_clear()
+        // Tests never write the machine's own firewall chains.
+        .env("COOLD_FIREWALL", "off")
         .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
         .env("COOLD_HEALTH_BIND", "127.0.0.1:0")
         .env("COOLD_PODMAN_SOCKET", "/nonexistent/podman.sock")

@@ -74,6 +74,28 @@ impl Coold {
     /// Starts coold with the REST API on loopback (no TLS) and waits until
     /// `/healthz` is 200. `env` adds or overrides variables.
     pub fn start(env: &[(&str, &str)]) -> Coold {
+        let mut c = Self::spawn(env);
+        c.wait_healthy(Duration::from_secs(15));
+        c
+    }
+
+    /// Like [`Coold::start`] but waits only for the REST port, for agents
+    /// whose engine is meant to be down.
+    pub fn start_unhealthy(env: &[(&str, &str)]) -> Coold {
+        let c = Self::spawn(env);
+        let started = Instant::now();
+        while TcpStream::connect(c.api).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "coold API not listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// Spawns coold with ports, token and paths of its own.
+    fn spawn(env: &[(&str, &str)]) -> Coold {
         let dir = tempfile::tempdir().expect("temp dir");
         let token_file = dir.path().join("api-token");
         std::fs::write(&token_file, TOKEN).expect("token file");
@@ -101,59 +123,13 @@ impl Coold {
         }
         let mut child = cmd.spawn().expect("spawn coold");
         let stderr = drain_stderr(&mut child);
-        let mut c = Coold {
+        Coold {
             child,
             api,
             health,
             dir,
             stderr,
-        };
-        c.wait_healthy(Duration::from_secs(15));
-        c
-    }
-
-    /// Like [`Coold::start`] but waits only for the REST port, for agents
-    /// whose engine is meant to be down.
-    pub fn start_unhealthy(env: &[(&str, &str)]) -> Coold {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let token_file = dir.path().join("api-token");
-        std::fs::write(&token_file, TOKEN).expect("token file");
-        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coold"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
-            .env("COOLD_API_BIND", api.to_string())
-            .env("COOLD_API_TOKEN_FILE", &token_file)
-            .env("COOLD_HEALTH_BIND", health.to_string())
-            .env("COOLD_RULES_PATH", dir.path().join("allow.rules"))
-            .env("COOLD_BRIDGE_RULES_PATH", dir.path().join("allow.nft"))
-            .env("COOLD_RUNTIME_DIR", dir.path().join("runtimes"))
-            .env("COOLD_DRAIN_TIMEOUT", "3s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn coold");
-        let stderr = drain_stderr(&mut child);
-        let c = Coold {
-            child,
-            api,
-            health,
-            dir,
-            stderr,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(c.api).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "coold API not listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        c
     }
 
     /// An authenticated request whose answer body is JSON (or empty).
