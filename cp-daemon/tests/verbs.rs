@@ -554,7 +554,14 @@ fn open_sockets(pid: u32) -> usize {
 #[test]
 fn logs_follow_stops_when_the_client_goes() {
     use std::io::{Read, Write};
-    let c = Coold::start(&[]);
+    // The count of coold's sockets is the measure here, so nothing else may
+    // open engine connections meanwhile: no periodic reconcile, no
+    // healthcheck runner (a reconcile overlapping a test request once left
+    // one more pooled connection and failed the count).
+    let c = Coold::start(&[
+        ("COOLD_RECONCILE_INTERVAL", "1h"),
+        ("COOLD_HEALTHCHECKS", "engine"),
+    ]);
     let mut guard = PodmanGuard::default();
     let name = guard.container(&unique("verbs-follow"));
     let body = json!({"name": name, "image": TEST_IMAGE,
@@ -592,18 +599,18 @@ fn logs_follow_stops_when_the_client_goes() {
         got.extend_from_slice(&buf[..n]);
     }
     // While following: the client's connection and one to the engine.
-    assert!(
-        open_sockets(pid) >= baseline + 2,
-        "baseline {baseline}, now {}",
-        open_sockets(pid)
-    );
+    let during = open_sockets(pid);
+    assert!(during >= baseline + 2, "baseline {baseline}, now {during}");
     drop(s);
-    // The engine request goes with the client, while the container runs on.
+    // The engine request goes with the client, while the container runs on:
+    // both the client's socket and the engine stream close. (Compared with
+    // the count while following, not the baseline: the logs verb's own
+    // ownership read may have parked one more pooled engine connection.)
     let started = Instant::now();
-    while open_sockets(pid) > baseline {
+    while open_sockets(pid) > during - 2 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "coold still holds {} sockets (baseline {baseline}) after the client went",
+            "coold still holds {} sockets ({during} while following) after the client went",
             open_sockets(pid)
         );
         std::thread::sleep(Duration::from_millis(100));
