@@ -78,7 +78,11 @@ pub fn check_ref(field: &str, r: &str) -> Result<(), ApiError> {
         && r.starts_with(|c: char| c.is_ascii_alphanumeric())
         && !r.contains("..")
         && r.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        // The grammar too (lowercase repository paths, tag and digest
+        // shapes): Podman answers a 500 for what it cannot normalise
+        // (found by the create fuzz: "SYS_ADMIN").
+        && reference::is_valid(r);
     if ok {
         Ok(())
     } else {
@@ -196,4 +200,24 @@ pub async fn delete(ctx: &AgentContext, reference: &str, query: &str) -> Result<
         .await
         .map_err(|e| EngineError::classify(e, &format!("image {reference}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod check_ref_tests {
+    use super::check_ref;
+
+    #[test]
+    fn uppercase_repositories_are_a_400_not_the_engines_500() {
+        assert!(check_ref("image", "SYS_ADMIN").is_err());
+        assert!(check_ref("image", "localhost/Web:v2").is_err());
+        assert!(
+            check_ref("image", "localhost/web:V2").is_ok(),
+            "tags may hold capitals"
+        );
+        assert!(check_ref("image", "localhost/coolify-test-busybox:latest").is_ok());
+        assert!(
+            check_ref("image", "3af5a0666aef").is_ok(),
+            "an image id prefix"
+        );
+    }
 }
