@@ -9,8 +9,9 @@ use crate::podman::raw::ContainerSummaryView;
 
 use super::endpoint::Observed;
 
-/// Label naming a container's namespace; absent means `default`.
-pub const NAMESPACE_LABEL: &str = "coolify.namespace";
+/// Label naming a container's namespace; absent means `default`. The
+/// same label the container verbs set.
+pub use crate::containers::NAMESPACE_LABEL;
 
 /// Health from the engine's status line: Docker and Podman append
 /// `(healthy)`, `(unhealthy)` or `(starting)`/`(health: starting)`;

@@ -50,23 +50,9 @@ pub fn validate_service_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A container id or name, checked like every container verb checks one.
 pub fn validate_container_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(
-            "container_id",
-            format!(
-                "container_id {id:?} must be a container id or name ([A-Za-z0-9._-], at most 128)"
-            ),
-        ))
-    }
+    crate::containers::check_id("container_id", id)
 }
 
 fn store_err(e: super::StoreError) -> ApiError {
