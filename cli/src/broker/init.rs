@@ -5,9 +5,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use clap::Args;
-use rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{CertificateParams, Issuer, KeyPair};
 
 use crate::pki::files;
 
@@ -83,20 +81,8 @@ pub fn init(config_dir: &Path, a: &InitArgs) -> Result<Vec<String>, String> {
                 Err(_) => dns.push(n.clone()),
             }
         }
-        let mut params = CertificateParams::new(dns).map_err(gen("broker certificate"))?;
-        params
-            .subject_alt_names
-            .extend(ips.into_iter().map(SanType::IpAddress));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "coolify broker");
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+        let params = crate::pki::server_params("coolify broker", &dns, &ips)
+            .map_err(gen("broker certificate"))?;
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(gen("broker certificate"))?;

@@ -198,19 +198,20 @@ fn generate_ca() -> Result<(String, KeyPair), PkiError> {
     Ok((cert.pem(), key))
 }
 
-fn generate_server(
-    issuer: &Issuer<'_, KeyPair>,
-    id: &ServerIdentity,
-) -> Result<(String, KeyPair), PkiError> {
-    let key = KeyPair::generate().map_err(gen_err("server key"))?;
-    let mut params =
-        CertificateParams::new(id.dns.clone()).map_err(gen_err("server certificate"))?;
+/// Parameters of a TLS server certificate (the agent API's, the broker's)
+/// naming `dns` and `ips`.
+pub(crate) fn server_params(
+    common_name: &str,
+    dns: &[String],
+    ips: &[IpAddr],
+) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(dns.to_vec())?;
     params
         .subject_alt_names
-        .extend(id.ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
     params
         .distinguished_name
-        .push(DnType::CommonName, "coolify agent API");
+        .push(DnType::CommonName, common_name);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -218,6 +219,16 @@ fn generate_server(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    Ok(params)
+}
+
+fn generate_server(
+    issuer: &Issuer<'_, KeyPair>,
+    id: &ServerIdentity,
+) -> Result<(String, KeyPair), PkiError> {
+    let key = KeyPair::generate().map_err(gen_err("server key"))?;
+    let params = server_params("coolify agent API", &id.dns, &id.ips)
+        .map_err(gen_err("server certificate"))?;
     let cert = params
         .signed_by(&key, issuer)
         .map_err(gen_err("server certificate"))?;
