@@ -79,11 +79,14 @@ pub enum CpCommand {
     /// `<image-repo>:<version>` (rebuilt only when the embedded coold changed),
     /// the container (started, kept, or drained and replaced), then the health
     /// gate on http://127.0.0.1:<health-port>/healthz. Two runs at once are
-    /// serialised by a lock; both succeed.
-    Up(UpArgs),
+    /// serialised by a lock; both succeed. With --with-broker, the broker
+    /// container comes first (its keys and this host's token created when
+    /// missing), and `up` waits until the agent's stream to it is connected.
+    Up(Box<UpArgs>),
     /// Stop the appliance (SIGTERM, drain, then kill) and remove its container.
     ///
-    /// PKI, firewall snapshots and data are kept. Succeeds when absent.
+    /// Also stops the `--with-broker` container (--broker-name). PKI, broker
+    /// keys, firewall snapshots and data are kept. Succeeds when absent.
     Down(DownArgs),
     /// Show the appliance's state and health; creates nothing.
     ///
@@ -104,6 +107,10 @@ pub struct InstanceArgs {
         default_value = "localhost/coolify-cp"
     )]
     pub image_repo: String,
+
+    /// Container name of the single-host broker (`cp up --with-broker`).
+    #[arg(long, env = "COOLIFY_BROKER_NAME", default_value = "coolify-broker")]
+    pub broker_name: String,
 }
 
 #[derive(Debug, Args)]
@@ -160,8 +167,17 @@ pub struct UpArgs {
     #[command(flatten)]
     pub namespaces: NamespaceArgs,
 
+    /// Let the agent run image builds: COOLD_BUILDER_ENABLED=1, so it
+    /// advertises the `builder` capability (a `--with-broker` token grants
+    /// it; with --broker-url, enroll the host with `--caps builder`).
+    #[arg(long, env = "COOLIFY_BUILDER")]
+    pub builder: bool,
+
     #[command(flatten)]
     pub broker: crate::broker::HostLinkArgs,
+
+    #[command(flatten)]
+    pub single_host: crate::broker::SingleHostArgs,
 }
 
 /// `on` / `off`.

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 
-use appliance::{ApplianceError, CpSettings};
+use appliance::{ApplianceError, CpSettings, LocalBroker};
 use args::{Cli, Command, CpCommand};
 use output::{OutputFormat, Reporter};
 
@@ -42,6 +42,10 @@ async fn main() -> ExitCode {
                 },
                 None => None,
             };
+            let with_broker = match local_broker(a) {
+                Ok(b) => b,
+                Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
+            };
             let settings = CpSettings {
                 namespaces,
                 name: a.instance.name.clone(),
@@ -64,6 +68,8 @@ async fn main() -> ExitCode {
                     Ok(link) => link,
                     Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
                 },
+                builder: a.builder,
+                with_broker,
             };
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
@@ -84,6 +90,7 @@ async fn main() -> ExitCode {
         Command::Cp(CpCommand::Down(a)) => {
             match appliance::down(
                 &a.instance.name,
+                &a.instance.broker_name,
                 &a.instance.image_repo,
                 a.timeout,
                 a.purge,
@@ -112,7 +119,7 @@ async fn main() -> ExitCode {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }
         Command::Cp(CpCommand::Status(a)) => {
-            match appliance::status(&a.name, &cli.engine_socket).await {
+            match appliance::status(&a.name, &a.broker_name, &cli.engine_socket).await {
                 Ok(report) => {
                     emit(cli.output, &report, || render_status(&report));
                     if !report.present {
@@ -127,6 +134,28 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--with-broker`'s settings, or `None` without the flag.
+fn local_broker(a: &args::UpArgs) -> Result<Option<LocalBroker>, String> {
+    let h = &a.single_host;
+    if !h.with_broker {
+        return Ok(None);
+    }
+    let socket = h
+        .broker_socket
+        .clone()
+        .unwrap_or_else(|| a.run_dir.join("broker.sock"));
+    // Mount sources and the broker's own check want an absolute path.
+    let socket = std::path::absolute(&socket)
+        .map_err(|e| format!("--broker-socket {}: {e}", socket.display()))?;
+    Ok(Some(LocalBroker {
+        name: a.instance.broker_name.clone(),
+        host_id: h.host_id()?,
+        grpc_bind: h.broker_grpc_bind,
+        socket,
+        socket_gid: h.socket_gid()?,
+    }))
 }
 
 fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> String) {
@@ -168,6 +197,26 @@ fn render_status(r: &appliance::StatusReport) -> String {
     ));
     if let Some(err) = &r.health_error {
         lines.push(format!("problem    {err}"));
+    }
+    if let Some(stream) = &r.broker_stream {
+        lines.push(format!("stream     {stream}"));
+    }
+    if let Some(b) = &r.broker {
+        lines.push(format!(
+            "broker     {} {} ({}{})",
+            b.container,
+            b.state,
+            if b.healthy { "healthy" } else { "unhealthy" },
+            b.streams
+                .map(|n| format!(", {n} stream(s)"))
+                .unwrap_or_default()
+        ));
+        if let Some(sock) = &b.socket {
+            lines.push(format!("  socket     {sock}"));
+        }
+        if let Some(err) = &b.health_error {
+            lines.push(format!("  problem    {err}"));
+        }
     }
     if let Some(components) = r
         .health

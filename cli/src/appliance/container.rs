@@ -1,7 +1,8 @@
 //! The `coolify-cp` container (DESIGN.md decision 4): privileged, host
 //! network, the engine socket and the coolify dirs mounted, restart always,
-//! coold as PID 1. Reused when its coold hash and settings match, replaced
-//! (drained first) when either changed.
+//! coold as PID 1. Reused when its binaries and settings match, replaced
+//! (drained first) when either changed. `ensure` serves the broker
+//! container of `--with-broker` too: both are judged by the same labels.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use coold::podman::raw::{self, ContainerView};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::embedded::Bundle;
 use super::labels;
 use super::settings::CpSettings;
 use super::ApplianceError;
@@ -43,7 +45,7 @@ pub enum ContainerAction {
     Running,
     /// Another process created it meanwhile (409); adopted.
     Adopted,
-    /// Ran another coold or other settings; drained and replaced.
+    /// Ran other binaries or other settings; drained and replaced.
     Replaced {
         reason: String,
     },
@@ -74,6 +76,9 @@ fn env(s: &CpSettings) -> Vec<String> {
     if let Some(ns) = &s.namespaces {
         env.push(format!("COOLD_NAMESPACES={ns}"));
     }
+    if s.builder {
+        env.push("COOLD_BUILDER_ENABLED=1".into());
+    }
     if let Some(link) = &s.broker {
         env.push(format!("COOLD_BROKER_URL={}", link.url));
         env.push(format!(
@@ -84,7 +89,7 @@ fn env(s: &CpSettings) -> Vec<String> {
     env
 }
 
-fn bind(source: &std::path::Path, target: &str) -> Mount {
+pub(super) fn bind(source: &std::path::Path, target: &str) -> Mount {
     Mount {
         source: Some(source.display().to_string()),
         target: Some(target.to_string()),
@@ -109,21 +114,34 @@ pub fn spec_sha256(s: &CpSettings) -> String {
         h.update(dir.display().to_string().as_bytes());
         h.update(b"\n");
     }
+    if let Some(token) = s.broker.as_ref().and_then(|l| l.token_sha256.as_ref()) {
+        h.update(token.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
-fn create_body(s: &CpSettings, image: &str, coold_sha256: &str) -> ContainerCreateBody {
-    let labels = HashMap::from([
+/// Labels every appliance container carries: what it is, the binaries it
+/// runs and the hash of its settings (`ensure` judges reuse by these).
+pub fn base_labels(component: &str, bundle: &Bundle, spec: String) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::COMPONENT.to_string(), component.to_string()),
         (
-            labels::COMPONENT.to_string(),
-            labels::COMPONENT_CP.to_string(),
+            labels::COOLD_SHA256.to_string(),
+            bundle.coold_sha256().to_string(),
         ),
-        (labels::COOLD_SHA256.to_string(), coold_sha256.to_string()),
-        (labels::SPEC_SHA256.to_string(), spec_sha256(s)),
+        (labels::BUNDLE_SHA256.to_string(), bundle.sha256.to_string()),
+        (labels::SPEC_SHA256.to_string(), spec),
         (
             labels::VERSION.to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         ),
+    ])
+}
+
+/// The agent container.
+pub fn coold_body(s: &CpSettings, image: &str, bundle: &Bundle) -> ContainerCreateBody {
+    let mut labels = base_labels(labels::COMPONENT_CP, bundle, spec_sha256(s));
+    labels.extend([
         (labels::HEALTH_PORT.to_string(), s.health_port.to_string()),
         (
             labels::API_ADDR.to_string(),
@@ -180,53 +198,63 @@ pub async fn inspect(engine: &Engine, name: &str) -> Result<Option<ContainerView
 }
 
 /// Why an existing container cannot be kept, or `None` when it can.
-fn replace_reason(c: &ContainerView, coold_sha256: &str, spec: &str) -> Option<String> {
+fn replace_reason(c: &ContainerView, want: &ContainerCreateBody) -> Option<String> {
+    let want = |k: &str| {
+        want.labels
+            .as_ref()
+            .and_then(|l| l.get(k))
+            .map(String::as_str)
+    };
     let short = |h: Option<&str>| {
         h.map(|h| h.chars().take(12).collect::<String>())
             .unwrap_or_else(|| "none".into())
     };
-    let have = c.label(labels::COOLD_SHA256);
-    if have != Some(coold_sha256) {
-        return Some(format!(
-            "coold changed ({} → {})",
-            short(have),
-            short(Some(coold_sha256))
-        ));
+    for (label, what) in [
+        (labels::COOLD_SHA256, "coold"),
+        (labels::BUNDLE_SHA256, "appliance binaries"),
+    ] {
+        let have = c.label(label);
+        if have != want(label) {
+            return Some(format!(
+                "{what} changed ({} → {})",
+                short(have),
+                short(want(label))
+            ));
+        }
     }
-    if c.label(labels::SPEC_SHA256) != Some(spec) {
-        return Some("settings changed (ports, mgmt IP or dirs)".into());
+    if c.label(labels::SPEC_SHA256) != want(labels::SPEC_SHA256) {
+        return Some("settings changed (ports, mgmt IP, dirs or broker)".into());
     }
     None
 }
 
-/// Ensures the container exists with this coold and these settings and is
-/// started. Returns the container id and what was done.
+/// Ensures container `name` exists as `body` describes and is started.
+/// Returns the container id and what was done.
 pub async fn ensure(
     engine: &Engine,
-    s: &CpSettings,
-    image: &str,
-    coold_sha256: &str,
+    name: &str,
+    body: ContainerCreateBody,
+    drain: Duration,
 ) -> Result<(String, ContainerAction), ApplianceError> {
-    let spec = spec_sha256(s);
     let mut action = ContainerAction::Created;
-    if let Some(existing) = inspect(engine, &s.name).await? {
+    if let Some(existing) = inspect(engine, name).await? {
         let id = existing.id.clone();
-        match replace_reason(&existing, coold_sha256, &spec) {
+        match replace_reason(&existing, &body) {
             None if existing.state.running => return Ok((id, ContainerAction::Running)),
             None => {
                 start(engine, &id).await?;
                 return Ok((id, ContainerAction::Started));
             }
             Some(reason) => {
-                stop_and_remove(engine, &id, s.drain).await?;
+                stop_and_remove(engine, &id, drain).await?;
                 action = ContainerAction::Replaced { reason };
             }
         }
     }
-    let options = CreateContainerOptionsBuilder::new().name(&s.name).build();
+    let options = CreateContainerOptionsBuilder::new().name(name).build();
     match engine
         .docker
-        .create_container(Some(options), create_body(s, image, coold_sha256))
+        .create_container(Some(options), body.clone())
         .await
     {
         Ok(created) => {
@@ -234,29 +262,28 @@ pub async fn ensure(
             Ok((created.id, action))
         }
         Err(e) if is_conflict(&e) || e.to_string().contains("already in use") => {
-            adopt(engine, s, coold_sha256, &spec).await
+            adopt(engine, name, &body).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// A racing process created the container between our inspect and create:
-/// adopt it when it is ours (same hash and settings).
+/// adopt it when it is ours (same binaries and settings).
 async fn adopt(
     engine: &Engine,
-    s: &CpSettings,
-    coold_sha256: &str,
-    spec: &str,
+    name: &str,
+    body: &ContainerCreateBody,
 ) -> Result<(String, ContainerAction), ApplianceError> {
-    let found = inspect(engine, &s.name)
+    let found = inspect(engine, name)
         .await?
         .ok_or_else(|| ApplianceError::NameConflict {
-            name: s.name.clone(),
+            name: name.to_string(),
             reason: "the name was taken and released again while creating".into(),
         })?;
-    if let Some(reason) = replace_reason(&found, coold_sha256, spec) {
+    if let Some(reason) = replace_reason(&found, body) {
         return Err(ApplianceError::NameConflict {
-            name: s.name.clone(),
+            name: name.to_string(),
             reason: format!("another process created it meanwhile, and it differs: {reason}"),
         });
     }

@@ -1,8 +1,11 @@
-//! The health gate of `cp up`: poll `/healthz` every 100 ms until 200, and
-//! fail at once (with the reason and the last log lines) when the container
-//! exits, restarts or vanishes instead of waiting out the timeout.
+//! The health gates of `cp up`: poll the agent's `/healthz` (or the
+//! broker's `/v1/health` on its UDS) every 100 ms until 200, and fail at
+//! once (with the reason and the last log lines) when the container exits,
+//! restarts or vanishes instead of waiting out the timeout.
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::container::{inspect, last_logs};
@@ -19,7 +22,7 @@ pub fn healthz_addr(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// Waits until `/healthz` answers 200; returns its body.
+/// Waits until the agent's `/healthz` answers 200; returns its body.
 pub async fn wait_healthy(
     engine: &Engine,
     name: &str,
@@ -28,11 +31,42 @@ pub async fn wait_healthy(
 ) -> Result<serde_json::Value, ApplianceError> {
     let addr = healthz_addr(health_port);
     let url = format!("http://{addr}/healthz");
+    wait_for(engine, name, url, timeout, || {
+        probe::get(addr, "/healthz", PROBE_TIMEOUT)
+    })
+    .await
+}
+
+/// Waits until the broker's `/v1/health` answers 200 on its UDS lane.
+pub async fn wait_uds_healthy(
+    engine: &Engine,
+    name: &str,
+    socket: &Path,
+    timeout: Duration,
+) -> Result<serde_json::Value, ApplianceError> {
+    let url = format!("unix:{} GET /v1/health", socket.display());
+    wait_for(engine, name, url, timeout, || {
+        probe::get_unix(socket, "/v1/health", PROBE_TIMEOUT)
+    })
+    .await
+}
+
+async fn wait_for<F, Fut>(
+    engine: &Engine,
+    name: &str,
+    url: String,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<serde_json::Value, ApplianceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(u16, String), String>>,
+{
     let started = Instant::now();
     let initial_restarts = restart_count(engine, name).await?;
     let mut last: (Option<u16>, String, Option<String>) = (None, String::new(), None);
     loop {
-        match probe::get(addr, "/healthz", PROBE_TIMEOUT).await {
+        match probe().await {
             Ok((200, body)) => {
                 return Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));
             }

@@ -1,6 +1,6 @@
-//! The appliance image: built on the spot from the embedded context through
-//! the engine's build API, labelled with coold's sha256. Same label: reuse;
-//! different or absent: rebuild.
+//! The appliance image: imported on the spot from the embedded context,
+//! labelled with the bundle's sha256 (every embedded binary). Same label:
+//! reuse; different or absent: rebuild.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 };
 use coold::podman::raw;
 
-use super::embedded::{EmbeddedCoold, CONTAINERFILE};
+use super::embedded::{Bundle, CONTAINERFILE, COOLD, KNOWN_BINARIES};
 use super::labels;
 use super::ApplianceError;
 use crate::engine::{is_conflict, is_not_found, Engine};
@@ -20,7 +20,7 @@ use crate::engine::{is_conflict, is_not_found, Engine};
 pub enum ImageAction {
     Reused,
     Built,
-    /// Present with another coold hash; built anew.
+    /// Present with other binaries; built anew.
     Rebuilt,
 }
 
@@ -32,11 +32,12 @@ pub fn repo_of(image: &str) -> &str {
     }
 }
 
-/// Ensures `image` exists with coold's hash; returns its id and the action.
+/// Ensures `image` exists with the bundle's hash; returns its id and the
+/// action.
 pub async fn ensure(
     engine: &Engine,
     image: &str,
-    coold: &EmbeddedCoold,
+    bundle: &Bundle,
 ) -> Result<(String, ImageAction), ApplianceError> {
     let action = match engine.docker.inspect_image(image).await {
         Ok(found) => {
@@ -44,8 +45,8 @@ pub async fn ensure(
                 .config
                 .as_ref()
                 .and_then(|c| c.labels.as_ref())
-                .and_then(|l| l.get(labels::COOLD_SHA256));
-            if hash.map(String::as_str) == Some(coold.sha256) {
+                .and_then(|l| l.get(labels::BUNDLE_SHA256));
+            if hash.map(String::as_str) == Some(bundle.sha256) {
                 return Ok((found.id.unwrap_or_default(), ImageAction::Reused));
             }
             ImageAction::Rebuilt
@@ -53,7 +54,7 @@ pub async fn ensure(
         Err(e) if is_not_found(&e) => ImageAction::Built,
         Err(e) => return Err(e.into()),
     };
-    build(engine, image, coold).await?;
+    build(engine, image, bundle).await?;
     let id = engine
         .docker
         .inspect_image(image)
@@ -64,11 +65,12 @@ pub async fn ensure(
 }
 
 /// How the embedded Containerfile becomes an import: `FROM scratch`, then
-/// one `COPY coold <target>`, then instructions the engine's import applies
-/// as `changes`.
+/// `COPY <binary> <target>` lines, then instructions the engine's import
+/// applies as `changes`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ImportSpec {
-    pub coold_target: String,
+    /// `(binary name, path in the image without the leading /)`.
+    pub copies: Vec<(String, String)>,
     pub changes: Vec<String>,
 }
 
@@ -87,8 +89,8 @@ const IMPORTABLE: [&str; 9] = [
 ];
 
 /// Reads the appliance Containerfile. Anything an import cannot express
-/// (RUN, another base, other files) is an error, so the file and the
-/// image can never silently differ.
+/// (RUN, another base, files other than single binaries) is an error, so
+/// the file and the image can never silently differ.
 pub fn import_spec(containerfile: &str) -> Result<ImportSpec, String> {
     let mut lines = containerfile
         .lines()
@@ -100,19 +102,24 @@ pub fn import_spec(containerfile: &str) -> Result<ImportSpec, String> {
     {
         return Err("the appliance Containerfile must start with FROM scratch".into());
     }
-    let mut coold_target = None;
+    let mut copies: Vec<(String, String)> = Vec::new();
     let mut changes = Vec::new();
     for line in lines {
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let word = word.to_ascii_uppercase();
         match word.as_str() {
             "COPY" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["coold", target] if coold_target.is_none() => {
-                    coold_target = Some(target.to_string())
+                [name, target]
+                    if KNOWN_BINARIES.contains(name) && !copies.iter().any(|(n, _)| n == name) =>
+                {
+                    copies.push((
+                        name.to_string(),
+                        target.trim_start_matches('/').to_string(),
+                    ))
                 }
                 _ => {
                     return Err(format!(
-                        "unsupported COPY {rest:?}: only `COPY coold <path>` once"
+                        "unsupported COPY {rest:?}: only `COPY <binary> <path>`, once per binary of {KNOWN_BINARIES:?}"
                     ))
                 }
             },
@@ -124,26 +131,22 @@ pub fn import_spec(containerfile: &str) -> Result<ImportSpec, String> {
             }
         }
     }
-    let coold_target =
-        coold_target.ok_or("the appliance Containerfile has no `COPY coold <path>`")?;
-    Ok(ImportSpec {
-        coold_target: coold_target.trim_start_matches('/').to_string(),
-        changes,
-    })
+    if !copies.iter().any(|(n, _)| n == COOLD) {
+        return Err(format!(
+            "the appliance Containerfile has no `COPY {COOLD} <path>`"
+        ));
+    }
+    Ok(ImportSpec { copies, changes })
 }
 
 /// File in the image naming the image reference it was made for.
 const IMAGE_REF_FILE: &str = ".coolify-image";
 
-/// A root filesystem holding coold at its target path and the image
-/// reference. The reference makes each instance's layer its own: Podman 4.3
+/// A root filesystem holding each embedded binary at its target path and
+/// the image reference (a binary this CLI lacks is left out). The reference makes each instance's layer its own: Podman 4.3
 /// deduplicates identical layers, and removing one instance's image while
 /// another imports the same layer fails that import ("layer not known").
-fn rootfs_tar(
-    spec: &ImportSpec,
-    coold: &EmbeddedCoold,
-    image: &str,
-) -> Result<Vec<u8>, ApplianceError> {
+fn rootfs_tar(spec: &ImportSpec, bundle: &Bundle, image: &str) -> Result<Vec<u8>, ApplianceError> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, data: &[u8], mode: u32| {
         let mut header = tar::Header::new_gnu();
@@ -153,8 +156,13 @@ fn rootfs_tar(
         header.set_cksum();
         tar.append_data(&mut header, path, data)
     };
-    add(&spec.coold_target, coold.bytes, 0o755)
-        .and_then(|_| add(IMAGE_REF_FILE, image.as_bytes(), 0o644))
+    let packed = spec
+        .copies
+        .iter()
+        .filter_map(|(name, target)| bundle.get(name).map(|b| (target, b)))
+        .try_for_each(|(target, b)| add(target, b.bytes, 0o755))
+        .and_then(|_| add(IMAGE_REF_FILE, image.as_bytes(), 0o644));
+    packed
         .and_then(|_| tar.into_inner())
         .map_err(|e| ApplianceError::Build(format!("packing the root filesystem: {e}")))
 }
@@ -167,12 +175,13 @@ fn rootfs_tar(
 /// ("image not known"), and an import is faster. The raw call is needed
 /// because Podman wants one `changes` parameter per instruction, which
 /// bollard joins into one.
-async fn build(engine: &Engine, image: &str, coold: &EmbeddedCoold) -> Result<(), ApplianceError> {
+async fn build(engine: &Engine, image: &str, bundle: &Bundle) -> Result<(), ApplianceError> {
     let spec = import_spec(CONTAINERFILE).map_err(ApplianceError::Build)?;
     let mut changes = spec.changes.clone();
     for (k, v) in [
         (labels::COMPONENT, labels::COMPONENT_CP),
-        (labels::COOLD_SHA256, coold.sha256),
+        (labels::COOLD_SHA256, bundle.coold_sha256()),
+        (labels::BUNDLE_SHA256, bundle.sha256),
         (labels::IMAGE_REPO, repo_of(image)),
         (labels::VERSION, env!("CARGO_PKG_VERSION")),
     ] {
@@ -184,7 +193,7 @@ async fn build(engine: &Engine, image: &str, coold: &EmbeddedCoold) -> Result<()
         query.push_str(&raw::percent_encode(c));
     }
     let path = raw::compat_path(&format!("/images/create?{query}"));
-    let body = rootfs_tar(&spec, coold, image)?;
+    let body = rootfs_tar(&spec, bundle, image)?;
     let (status, answer) =
         raw::post(&engine.socket, &path, "application/x-tar", body.into()).await?;
     let text = String::from_utf8_lossy(&answer);
@@ -219,7 +228,8 @@ async fn build(engine: &Engine, image: &str, coold: &EmbeddedCoold) -> Result<()
     Ok(())
 }
 
-/// Removes appliance images of the same repository built for another coold.
+/// Removes appliance images of the same repository built from other
+/// binaries.
 /// Images still used by a container are left (the engine refuses, 409).
 pub async fn prune_stale(
     engine: &Engine,
@@ -238,7 +248,7 @@ pub async fn prune_stale(
         .await?;
     let mut removed = Vec::new();
     for img in list {
-        if img.labels.get(labels::COOLD_SHA256).map(String::as_str) == Some(keep_sha256) {
+        if img.labels.get(labels::BUNDLE_SHA256).map(String::as_str) == Some(keep_sha256) {
             continue;
         }
         match engine
@@ -270,7 +280,9 @@ mod tests {
     #[test]
     fn the_embedded_containerfile_is_importable() {
         let spec = import_spec(CONTAINERFILE).unwrap();
-        assert_eq!(spec.coold_target, "coold");
+        let names: Vec<&str> = spec.copies.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["coold", "coolify-broker", "coolify-builder"]);
+        assert_eq!(spec.copies[0].1, "coold");
         assert!(
             spec.changes
                 .contains(&"ENTRYPOINT [\"/coold\"]".to_string()),
@@ -282,7 +294,13 @@ mod tests {
     fn instructions_an_import_cannot_apply_are_refused() {
         assert!(import_spec("FROM alpine\nCOPY coold /coold").is_err());
         assert!(import_spec("FROM scratch\nCOPY coold /coold\nRUN true").is_err());
-        assert!(import_spec("FROM scratch\nCOPY other /x").is_err());
+        assert!(
+            import_spec("FROM scratch\nCOPY other /x").is_err(),
+            "no coold"
+        );
+        assert!(import_spec("FROM scratch\nCOPY coold /a\nCOPY coold /b").is_err());
+        assert!(import_spec("FROM scratch\nCOPY dir/coold /coold").is_err());
+        assert!(import_spec("FROM scratch\nCOPY coold a b").is_err());
         assert!(import_spec("FROM scratch\nUSER 0").is_err());
     }
 

@@ -2,12 +2,16 @@
 //!
 //! `up` is idempotent and safe to run twice at once (a file lock): PKI →
 //! image → container → health gate, each step reusing what is already right.
+//! With `--with-broker` the broker's keys and this host's token, then the
+//! broker container and its UDS health come before the agent, and the
+//! agent's stream to it is awaited after.
 
 mod container;
 mod embedded;
 mod health_gate;
 mod image;
 mod labels;
+mod local_broker;
 mod lock;
 mod probe;
 mod runtimes;
@@ -19,8 +23,10 @@ use serde::Serialize;
 
 pub use container::ContainerAction;
 pub use image::ImageAction;
-pub use settings::{default_mgmt_ip, CpSettings};
+pub use settings::{default_mgmt_ip, CpSettings, LocalBroker};
 
+use crate::broker::single_host::{self, TokenAction};
+use crate::broker::HostLink;
 use crate::engine::{Engine, EngineError};
 use crate::output::Reporter;
 use crate::pki::{self, PkiError, PkiOutcome, ServerIdentity};
@@ -33,8 +39,10 @@ pub enum ApplianceError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Pki(#[from] PkiError),
-    #[error("this coolify binary carries no coold (built without the static agent); build it with scripts/build-static")]
-    NoEmbeddedCoold,
+    #[error(
+        "this coolify binary carries no {0} (built without it); build it with scripts/build-static"
+    )]
+    NotEmbedded(&'static str),
     #[error("{0}")]
     Usage(String),
     #[error("building the appliance image failed: {0}")]
@@ -65,6 +73,13 @@ pub enum ApplianceError {
         last_error: Option<String>,
         logs: String,
     },
+    #[error("the agent's stream to {broker} did not connect within {}: {detail} (check `podman logs {broker}` and the agent's /healthz)",
+        humantime::format_duration(*timeout))]
+    StreamNotConnected {
+        broker: String,
+        timeout: Duration,
+        detail: String,
+    },
     #[error("lock {path}: {reason}")]
     Lock { path: String, reason: String },
     #[error("engine API: {0}")]
@@ -88,8 +103,27 @@ pub struct UpReport {
     pub pki: PkiOutcome,
     pub runtime_services: Vec<runtimes::RuntimeService>,
     pub health: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerUp>,
     pub duration_ms: u128,
 }
+
+/// The broker part of `cp up --with-broker`.
+#[derive(Debug, Serialize)]
+pub struct BrokerUp {
+    pub container: String,
+    pub container_id: String,
+    pub container_action: ContainerAction,
+    pub socket: String,
+    pub host_id: String,
+    pub token: TokenAction,
+    /// Broker key and certificate files this run created.
+    pub created: Vec<String>,
+    pub health: serde_json::Value,
+}
+
+/// How often `up` looks at the agent's broker component.
+const STREAM_POLL: Duration = Duration::from_millis(200);
 
 pub async fn up(
     s: &CpSettings,
@@ -97,7 +131,16 @@ pub async fn up(
     out: &Reporter,
 ) -> Result<UpReport, ApplianceError> {
     let started = Instant::now();
-    let coold = embedded::coold().ok_or(ApplianceError::NoEmbeddedCoold)?;
+    let bundle = embedded::bundle();
+    let needed: &[&str] = if s.with_broker.is_some() {
+        &[embedded::COOLD, embedded::BROKER]
+    } else {
+        &[embedded::COOLD]
+    };
+    if let Some(missing) = bundle.missing(needed) {
+        return Err(ApplianceError::NotEmbedded(missing));
+    }
+    let mut s = s.clone();
 
     let step = out.step("connecting to the engine");
     let engine = Engine::connect(engine_spec)
@@ -124,6 +167,43 @@ pub async fn up(
     }
     step.done(&describe_pki(&pki));
 
+    let local = match s.with_broker.clone() {
+        Some(b) => {
+            let step = out.step("broker keys and host token");
+            let caps: Vec<String> = s
+                .builder
+                .then(|| "builder".to_string())
+                .into_iter()
+                .collect();
+            let dial = b.dial_addr().ip();
+            let names = if dial.is_loopback() {
+                vec![]
+            } else {
+                vec![dial.to_string()]
+            };
+            let (files, created, token) =
+                single_host::ensure(&s.config_dir, &b.host_id, &caps, names)
+                    .map_err(ApplianceError::Usage)
+                    .inspect_err(|_| step.fail())?;
+            step.done(&format!(
+                "host {}: token {}{}",
+                b.host_id,
+                match &token {
+                    TokenAction::Minted => "minted".to_string(),
+                    TokenAction::Kept => "kept".into(),
+                    TokenAction::Renewed { reason } => format!("renewed ({reason})"),
+                },
+                if created.is_empty() {
+                    String::new()
+                } else {
+                    format!("; created {}", created.join(", "))
+                }
+            ));
+            Some((b, files, created, token))
+        }
+        None => None,
+    };
+
     let wanted: Vec<String> = s
         .runtime_services
         .iter()
@@ -143,42 +223,79 @@ pub async fn up(
 
     let image_ref = s.image();
     let step = out.step(&format!("image {image_ref}"));
-    let (image_id, image_action) = image::ensure(&engine, &image_ref, &coold)
+    let (image_id, image_action) = image::ensure(&engine, &image_ref, &bundle)
         .await
         .inspect_err(|_| step.fail())?;
     step.done(match image_action {
         ImageAction::Reused => "reused",
         ImageAction::Built => "built",
-        ImageAction::Rebuilt => "rebuilt (coold changed)",
+        ImageAction::Rebuilt => "rebuilt (binaries changed)",
     });
 
+    let mut broker = None;
+    if let Some((b, files, created, token)) = local {
+        let step = out.step(&format!("broker container {}", b.name));
+        let (id, action, health) =
+            local_broker::ensure(&engine, &b, &files, &image_ref, &bundle, s.drain, s.timeout)
+                .await
+                .inspect_err(|_| step.fail())?;
+        step.done(&format!(
+            "{}; UDS {} answers",
+            describe_action(&action),
+            b.socket.display()
+        ));
+        s.broker = Some(HostLink {
+            url: format!("grpcs://{}/v1/agent", b.dial_addr()),
+            token_file: files.token_file.clone(),
+            ca: files.ca.clone(),
+            token_sha256: Some(files.token_sha256.clone()),
+        });
+        broker = Some(BrokerUp {
+            container: b.name.clone(),
+            container_id: id,
+            container_action: action,
+            socket: b.socket.display().to_string(),
+            host_id: b.host_id.clone(),
+            token,
+            created,
+            health,
+        });
+    }
+
     let step = out.step(&format!("container {}", s.name));
-    let (container_id, container_action) = container::ensure(&engine, s, &image_ref, coold.sha256)
-        .await
-        .inspect_err(|_| step.fail())?;
-    step.done(&match &container_action {
-        ContainerAction::Created => "created and started".to_string(),
-        ContainerAction::Started => "started".into(),
-        ContainerAction::Running => "already running".into(),
-        ContainerAction::Adopted => "adopted (created by a concurrent cp up)".into(),
-        ContainerAction::Replaced { reason } => format!("replaced: {reason}"),
-    });
+    let (container_id, container_action) = container::ensure(
+        &engine,
+        &s.name,
+        container::coold_body(&s, &image_ref, &bundle),
+        s.drain,
+    )
+    .await
+    .inspect_err(|_| step.fail())?;
+    step.done(&describe_action(&container_action));
 
     let step = out.step(&format!(
         "health gate http://127.0.0.1:{}/healthz",
         s.health_port
     ));
-    let health = health_gate::wait_healthy(&engine, &s.name, s.health_port, s.timeout)
+    let mut health = health_gate::wait_healthy(&engine, &s.name, s.health_port, s.timeout)
         .await
         .inspect_err(|_| step.fail())?;
     step.done("healthy");
+
+    if let Some(b) = &broker {
+        let step = out.step(&format!("agent stream to {}", b.container));
+        health = wait_stream(&b.container, s.health_port, s.timeout)
+            .await
+            .inspect_err(|_| step.fail())?;
+        step.done("connected");
+    }
 
     let mut pruned_images = Vec::new();
     if image_action != ImageAction::Reused
         || matches!(container_action, ContainerAction::Replaced { .. })
     {
         let step = out.step("pruning images of older versions");
-        pruned_images = image::prune_stale(&engine, &image_ref, coold.sha256)
+        pruned_images = image::prune_stale(&engine, &image_ref, bundle.sha256)
             .await
             .inspect_err(|_| step.fail())?;
         step.done(&format!("{} removed", pruned_images.len()));
@@ -195,8 +312,70 @@ pub async fn up(
         pki,
         runtime_services,
         health,
+        broker,
         duration_ms: started.elapsed().as_millis(),
     })
+}
+
+fn describe_action(a: &ContainerAction) -> String {
+    match a {
+        ContainerAction::Created => "created and started".to_string(),
+        ContainerAction::Started => "started".into(),
+        ContainerAction::Running => "already running".into(),
+        ContainerAction::Adopted => "adopted (created by a concurrent cp up)".into(),
+        ContainerAction::Replaced { reason } => format!("replaced: {reason}"),
+    }
+}
+
+/// The agent's broker component as `/healthz` shows it: `(status, detail)`.
+fn broker_component(health: &serde_json::Value) -> Option<(String, String)> {
+    let c = health
+        .get("components")?
+        .get(coold::broker_client::COMPONENT)?;
+    Some((
+        c.get("status")?.as_str()?.to_string(),
+        c.get("detail")
+            .and_then(|d| d.as_str())
+            .unwrap_or("")
+            .to_string(),
+    ))
+}
+
+/// Waits until the agent's `/healthz` shows its broker stream connected
+/// (the component is not required, so the health gate passes without it).
+async fn wait_stream(
+    broker: &str,
+    health_port: u16,
+    timeout: Duration,
+) -> Result<serde_json::Value, ApplianceError> {
+    let started = Instant::now();
+    loop {
+        let answer = probe::get(
+            health_gate::healthz_addr(health_port),
+            "/healthz",
+            Duration::from_secs(1),
+        )
+        .await;
+        let detail = match answer {
+            Ok((_, body)) => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                match broker_component(&v) {
+                    Some((status, _)) if status == "healthy" => return Ok(v),
+                    Some((status, d)) => format!("{status}: {d}"),
+                    None => "the agent shows no broker component".into(),
+                }
+            }
+            Err(e) => e,
+        };
+        if started.elapsed() >= timeout {
+            return Err(ApplianceError::StreamNotConnected {
+                broker: broker.to_string(),
+                timeout,
+                detail,
+            });
+        }
+        tokio::time::sleep(STREAM_POLL).await;
+    }
 }
 
 fn describe_pki(p: &PkiOutcome) -> String {
@@ -216,12 +395,17 @@ fn describe_pki(p: &PkiOutcome) -> String {
 pub struct DownReport {
     pub container: String,
     pub was_present: bool,
+    /// The `--with-broker` container (`--broker-name`).
+    pub broker: String,
+    pub broker_was_present: bool,
     pub stopped_runtime_services: Vec<String>,
     pub removed_images: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn down(
     name: &str,
+    broker_name: &str,
     image_repo: &str,
     drain: Duration,
     purge: bool,
@@ -244,6 +428,16 @@ pub async fn down(
     } else {
         out.note(&format!("{name} is not present; nothing to stop"));
     }
+    // After the agent: it would only log reconnect attempts meanwhile.
+    let step = out.step(&format!("stopping {broker_name} if present"));
+    let broker_was_present = local_broker::down(&engine, broker_name, drain)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done(if broker_was_present {
+        "removed; broker keys kept"
+    } else {
+        "not present"
+    });
     let stopped_runtime_services = runtimes::stop_all(run_dir);
     if !stopped_runtime_services.is_empty() {
         out.note(&format!(
@@ -265,6 +459,8 @@ pub async fn down(
     Ok(DownReport {
         container: name.to_string(),
         was_present,
+        broker: broker_name.to_string(),
+        broker_was_present,
         stopped_runtime_services,
         removed_images,
     })
@@ -292,6 +488,13 @@ pub struct StatusReport {
     pub health: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_error: Option<String>,
+    /// The agent's broker stream as its `/healthz` shows it
+    /// (`healthy` = connected), when it dials one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_stream: Option<String>,
+    /// The `--with-broker` container, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<local_broker::BrokerStatus>,
 }
 
 /// The agent REST address the running appliance advertises (its
@@ -307,8 +510,13 @@ pub async fn api_addr(name: &str, engine_spec: &str) -> Option<String> {
 }
 
 /// Observes only: never creates or starts anything.
-pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, ApplianceError> {
+pub async fn status(
+    name: &str,
+    broker_name: &str,
+    engine_spec: &str,
+) -> Result<StatusReport, ApplianceError> {
     let engine = Engine::connect(engine_spec).await?;
+    let broker = local_broker::status(&engine, broker_name).await?;
     let Some(c) = container::inspect(&engine, name).await? else {
         return Ok(StatusReport {
             container: name.to_string(),
@@ -322,6 +530,8 @@ pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, Appli
             healthy: false,
             health: None,
             health_error: None,
+            broker_stream: None,
+            broker,
         });
     };
     let running = c.state.running;
@@ -373,9 +583,14 @@ pub async fn status(name: &str, engine_spec: &str) -> Result<StatusReport, Appli
         started_at,
         uptime_secs,
         coold_sha256: c.label(labels::COOLD_SHA256).map(str::to_string),
-        healthy: running && health_error.is_none(),
+        healthy: running && health_error.is_none() && broker.as_ref().is_none_or(|b| b.healthy),
+        broker_stream: health
+            .as_ref()
+            .and_then(broker_component)
+            .map(|(status, detail)| format!("{status}: {detail}")),
         health,
         health_error,
+        broker,
     })
 }
 

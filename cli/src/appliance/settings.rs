@@ -2,7 +2,7 @@
 //! an override, so tests (and a second instance) never collide with a live
 //! `coolify-cp`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,7 +31,41 @@ pub struct CpSettings {
     /// `COOLD_NAMESPACES` from provisioning; `None` keeps coold's default.
     pub namespaces: Option<String>,
     /// The broker this host's agent dials; `None` leaves the client off.
+    /// With `with_broker`, `up` fills it in for the local broker.
     pub broker: Option<crate::broker::HostLink>,
+    /// `COOLD_BUILDER_ENABLED`: the agent advertises the `builder`
+    /// capability (and a `--with-broker` token grants it).
+    pub builder: bool,
+    /// `--with-broker`: the single-host broker to run beside the agent.
+    pub with_broker: Option<LocalBroker>,
+}
+
+/// The broker container of a single-host install.
+#[derive(Debug, Clone)]
+pub struct LocalBroker {
+    /// Container name.
+    pub name: String,
+    /// This host's id (the token's `sub`).
+    pub host_id: String,
+    /// `BROKER_GRPC_BIND`.
+    pub grpc_bind: SocketAddr,
+    /// The UDS lane on the host (`BROKER_UNIX_SOCKET_PATH`); its directory
+    /// is mounted into the broker container at the same path.
+    pub socket: PathBuf,
+    /// `BROKER_UNIX_SOCKET_GROUP` as a gid (the image has no /etc/group).
+    pub socket_gid: Option<u32>,
+}
+
+impl LocalBroker {
+    /// Where the agent dials: loopback when the listener binds every
+    /// address, else the bound address.
+    pub fn dial_addr(&self) -> SocketAddr {
+        let mut addr = self.grpc_bind;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        addr
+    }
 }
 
 impl CpSettings {

@@ -5,6 +5,7 @@
 
 mod dispatch;
 mod init;
+pub mod single_host;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,12 +61,84 @@ pub struct HostLinkArgs {
     pub broker_ca: Option<PathBuf>,
 }
 
+/// `cp up --with-broker`: run the broker on this host, from the appliance
+/// image, and wire the agent to it.
+#[derive(Debug, Args, Clone)]
+pub struct SingleHostArgs {
+    /// Single-host install: create the broker's keys and this host's token
+    /// when missing, start the broker container (--broker-name) and wire the
+    /// agent to it over loopback.
+    #[arg(
+        long,
+        env = "COOLIFY_WITH_BROKER",
+        conflicts_with_all = ["broker_url", "host_token_file", "broker_ca"]
+    )]
+    pub with_broker: bool,
+    /// This host's id (the token's `sub`). Default: the host name.
+    #[arg(long, env = "COOLIFY_HOST_ID")]
+    pub host_id: Option<String>,
+    /// Where the broker's gRPC listener binds (agents dial it; loopback
+    /// keeps it private to this host).
+    #[arg(
+        long,
+        env = "COOLIFY_BROKER_GRPC_BIND",
+        default_value = "127.0.0.1:6443"
+    )]
+    pub broker_grpc_bind: std::net::SocketAddr,
+    /// The broker's UDS lane on the host. Default: <run-dir>/broker.sock.
+    #[arg(long, env = "COOLIFY_BROKER_SOCKET")]
+    pub broker_socket: Option<PathBuf>,
+    /// Group (name or gid) that may use the UDS lane: the socket becomes
+    /// 0660 owned by it instead of 0600.
+    #[arg(long, env = "COOLIFY_BROKER_SOCKET_GROUP")]
+    pub broker_socket_group: Option<String>,
+}
+
+impl SingleHostArgs {
+    /// The host id: `--host-id`, else the host name; checked like the
+    /// broker checks a token's `sub`.
+    pub fn host_id(&self) -> Result<String, String> {
+        let id = match &self.host_id {
+            Some(id) => id.clone(),
+            None => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .map_err(|e| format!("--host-id: cannot read the host name ({e}); pass one"))?,
+        };
+        coolify_broker::jwt::validate_host_id(&id).map_err(|e| {
+            format!("--host-id: {e} (the default is the host name; pass one that fits)")
+        })?;
+        Ok(id)
+    }
+
+    /// `--broker-socket-group` as a gid: the scratch image has no
+    /// /etc/group, so a name is resolved here, on the host.
+    pub fn socket_gid(&self) -> Result<Option<u32>, String> {
+        let Some(g) = self.broker_socket_group.as_deref() else {
+            return Ok(None);
+        };
+        if let Ok(n) = g.parse::<u32>() {
+            return Ok(Some(n));
+        }
+        match nix::unistd::Group::from_name(g) {
+            Ok(Some(group)) => Ok(Some(group.gid.as_raw())),
+            Ok(None) => Err(format!(
+                "--broker-socket-group {g}: no such group on this host"
+            )),
+            Err(e) => Err(format!("--broker-socket-group {g}: {e}")),
+        }
+    }
+}
+
 /// The resolved link: host files to mount into the appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostLink {
     pub url: String,
     pub token_file: PathBuf,
     pub ca: PathBuf,
+    /// sha256 of the token when `cp up` minted it (`--with-broker`): a new
+    /// token must replace the container, which sees the mounted file's old
+    /// inode otherwise.
+    pub token_sha256: Option<String>,
 }
 
 impl HostLinkArgs {
@@ -96,6 +169,7 @@ impl HostLinkArgs {
             url,
             token_file: abs(token_file),
             ca: abs(ca),
+            token_sha256: None,
         }))
     }
 }
