@@ -102,10 +102,15 @@ async fn main() -> ExitCode {
             {
                 Ok(report) => {
                     emit(cli.output, &report, || {
-                        if report.was_present {
+                        let agent = if report.was_present {
                             format!("{} is down", report.container)
                         } else {
                             format!("{} was not present", report.container)
+                        };
+                        if report.broker_was_present {
+                            format!("{agent}; {} is down", report.broker)
+                        } else {
+                            agent
                         }
                     });
                     ExitCode::SUCCESS

@@ -46,13 +46,20 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
-/// One appliance instance with its own container name, image repository,
-/// ports and dirs. Dropping it runs `cp down --purge`.
+/// One appliance instance with its own container names, image repository,
+/// ports and dirs. Dropping it runs `cp down --purge` (which stops its
+/// broker container too).
 pub struct Instance {
     pub name: String,
+    /// The `--with-broker` container.
+    pub broker_name: String,
     pub image_repo: String,
     pub api_port: u16,
     pub health_port: u16,
+    /// The broker's gRPC port (`--with-broker`).
+    pub grpc_port: u16,
+    /// The host id `--with-broker` enrolls.
+    pub host_id: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -67,9 +74,12 @@ impl Instance {
         let name = unique("coolify-cp-test");
         Instance {
             image_repo: format!("localhost/{name}"),
+            broker_name: format!("{name}-broker"),
+            host_id: unique("host"),
             name,
             api_port: free_port(),
             health_port: free_port(),
+            grpc_port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -78,13 +88,44 @@ impl Instance {
         self.dir.path().join("etc")
     }
 
-    /// `coolify <args> --config-dir … ` with this instance's name and repo
+    /// `coolify <args> --config-dir … ` with this instance's names and repo
     /// added where the subcommand takes them.
     pub fn cmd(&self, sub: &[&str]) -> Command {
         let mut c = Command::new(coolify_bin());
         c.args(["--config-dir"]).arg(self.config_dir());
         c.args(sub);
         c.args(["--name", &self.name, "--image-repo", &self.image_repo]);
+        c.args(["--broker-name", &self.broker_name]);
+        c
+    }
+
+    /// `cp up --with-broker` with this instance's host id and gRPC port
+    /// (the socket goes to the default, `<run-dir>/broker.sock`).
+    pub fn up_with_broker(&self, extra: &[&str]) -> Command {
+        let mut c = self.up(&["--with-broker", "--host-id", &self.host_id]);
+        c.args([
+            "--broker-grpc-bind",
+            &format!("127.0.0.1:{}", self.grpc_port),
+        ]);
+        c.args(extra);
+        c
+    }
+
+    /// Where `--with-broker` puts the UDS lane by default.
+    pub fn broker_socket(&self) -> PathBuf {
+        self.dir.path().join("run").join("broker.sock")
+    }
+
+    /// `coolify dispatch --host <this host> VERB PATH [--data JSON]` on
+    /// this instance's socket.
+    pub fn dispatch(&self, verb: &str, path: &str, data: Option<&str>) -> Command {
+        let mut c = Command::new(coolify_bin());
+        c.args(["dispatch", "--host", &self.host_id, "--socket"])
+            .arg(self.broker_socket());
+        c.args([verb, path]);
+        if let Some(d) = data {
+            c.args(["--data", d]);
+        }
         c
     }
 

@@ -319,3 +319,69 @@ impl Drop for Cleanup {
         let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
     }
 }
+
+#[test]
+fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container() {
+    let inst = Instance::new();
+    let first = ok_json(run(inst.up(&["-o", "json"])));
+    let tag = format!("{}:{}", inst.image_repo, env!("CARGO_PKG_VERSION"));
+    let label = |key: &str| {
+        let out = podman(&[
+            "image",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
+            &tag,
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let coold = label("coolify.coold.sha256");
+    assert_eq!(coold.len(), 64, "{coold}");
+    let bundle = label("coolify.cp.bundle-sha256");
+    assert_eq!(bundle.len(), 64, "{bundle}");
+    let down = run(inst.cmd(&["cp", "down"]));
+    assert!(down.status.success(), "{}", stderr(&down));
+
+    // What a CLI with the same coold but another broker (or builder) left
+    // behind: an image and a container whose bundle hash differs.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM scratch\nLABEL coolify.component=cp coolify.coold.sha256={coold} coolify.cp.bundle-sha256=stale coolify.cp.image-repo={}\n",
+            inst.image_repo
+        ),
+    )
+    .unwrap();
+    let built = podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let old = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &inst.name,
+        "--label",
+        "coolify.component=cp",
+        "--label",
+        &format!("coolify.coold.sha256={coold}"),
+        "--label",
+        "coolify.cp.bundle-sha256=stale",
+        "localhost/coolify-test-busybox:latest",
+        "sleep",
+        "300",
+    ]);
+    assert!(old.status.success(), "{}", stderr(&old));
+
+    let up = ok_json(run(inst.up(&["-o", "json", "--drain-timeout", "2s"])));
+    assert_eq!(field(&up, "image_action"), "rebuilt", "{up}");
+    assert_ne!(field(&up, "image_id"), field(&first, "image_id"));
+    assert_eq!(label("coolify.cp.bundle-sha256"), bundle);
+    let reason = up["container_action"]["replaced"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("appliance binaries changed (stale → "),
+        "{up}"
+    );
+    assert_eq!(up["health"]["status"], "healthy");
+}

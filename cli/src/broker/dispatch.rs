@@ -136,6 +136,30 @@ fn dechunk(mut s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        a: DispatchArgs,
+    }
+
+    #[test]
+    fn socket_defaults_to_the_single_host_lane_and_takes_an_override() {
+        use clap::Parser as _;
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["t", "--host", "h1", "GET", "/api/v1/host/info"];
+            argv.extend_from_slice(extra);
+            Wrapper::try_parse_from(argv).expect("parses").a
+        };
+        // The variable overrides the default; only judge the default without it.
+        if std::env::var_os("BROKER_UNIX_SOCKET_PATH").is_none() {
+            assert_eq!(parse(&[]).socket, PathBuf::from("/run/coolify/broker.sock"));
+        }
+        assert_eq!(
+            parse(&["--socket", "/tmp/other.sock"]).socket,
+            PathBuf::from("/tmp/other.sock")
+        );
+    }
+
     #[test]
     fn parses_plain_and_chunked_answers() {
         let plain = b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}";

@@ -1,0 +1,216 @@
+//! `coolify cp up --with-broker` (single-host install) against the real
+//! Podman: the broker container from the appliance image, the agent's
+//! stream to it, and `coolify dispatch` through UDS → broker → agent → back.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use coolify_tests::*;
+
+fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+fn container_count(name: &str) -> usize {
+    let ps = podman(&["ps", "-a", "-q", "--filter", &format!("name=^{name}$")]);
+    String::from_utf8_lossy(&ps.stdout).lines().count()
+}
+
+/// Runs `dispatch` until it exits 0, for at most `limit`; returns the last
+/// output either way.
+fn dispatch_until_ok(inst: &Instance, verb: &str, path: &str, limit: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        let out = run(inst.dispatch(verb, path, None));
+        if out.status.success() || started.elapsed() >= limit {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Force-removes a container by name when dropped.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
+    }
+}
+
+#[test]
+fn with_broker_dispatch_reaches_the_agent_and_a_second_up_reuses_both() {
+    let inst = Instance::new();
+    let up = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    assert_eq!(field(&up, "container_action"), "created", "{up}");
+    let broker = &up["broker"];
+    assert_eq!(field(broker, "container_action"), "created", "{up}");
+    assert_eq!(field(broker, "host_id"), inst.host_id);
+    assert_eq!(field(broker, "token"), "minted");
+    assert_eq!(broker["health"]["status"], "ok", "{up}");
+    assert_eq!(
+        up["health"]["components"]["broker"]["status"], "healthy",
+        "cp up waits for the stream: {up}"
+    );
+
+    // The lane is the broker's, owner-only by default; the token is 0600.
+    let socket = std::fs::metadata(inst.broker_socket()).expect("broker socket");
+    assert_eq!(socket.permissions().mode() & 0o777, 0o600);
+    let token = std::fs::metadata(inst.config_dir().join("broker/host.jwt")).expect("token");
+    assert_eq!(token.permissions().mode() & 0o777, 0o600);
+
+    // UDS → broker → agent → back: the agent's real answer.
+    let info = ok_json(run(inst.dispatch("GET", "/api/v1/host/info", None)));
+    assert_eq!(info["mgmt_ip"], "127.0.0.1", "{info}");
+    assert!(
+        info["engine"]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{info}"
+    );
+
+    // A container verb gets Podman's real result.
+    let name = unique("via-broker");
+    let _cleanup = Cleanup(name.clone());
+    let body = format!(
+        r#"{{"name":"{name}","image":"localhost/coolify-test-busybox:latest","cmd":["sleep","60"]}}"#
+    );
+    let created = run(inst.dispatch("POST", "/api/v1/containers", Some(&body)));
+    assert!(created.status.success(), "{}", stderr(&created));
+    let started = run(inst.dispatch("POST", &format!("/api/v1/containers/{name}/start"), None));
+    assert!(started.status.success(), "{}", stderr(&started));
+    let inspected = ok_json(run(inst.dispatch(
+        "GET",
+        &format!("/api/v1/containers/{name}"),
+        None,
+    )));
+    let state = podman(&["inspect", "-f", "{{.State.Status}}", &name]);
+    assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running");
+    assert!(
+        inspected.to_string().contains("running"),
+        "the agent reports Podman's state: {inspected}"
+    );
+    let missing = run(inst.dispatch("GET", "/api/v1/containers/no-such-container-x", None));
+    assert_eq!(missing.status.code(), Some(1), "404 is not success");
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+
+    // Status shows both, and the stream.
+    let status = run(inst.cmd(&["cp", "status", "-o", "json"]));
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let status = json(&status);
+    assert_eq!(status["broker"]["healthy"], true, "{status}");
+    assert_eq!(status["broker"]["streams"], 1, "{status}");
+    assert!(
+        field(&status, "broker_stream").starts_with("healthy"),
+        "{status}"
+    );
+
+    // Second run: both kept, same ids, token and keys kept.
+    let again = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    assert_eq!(field(&again, "container_action"), "running", "{again}");
+    assert_eq!(field(&again["broker"], "container_action"), "running");
+    assert_eq!(field(&again["broker"], "token"), "kept");
+    assert_eq!(field(&again, "container_id"), field(&up, "container_id"));
+    assert_eq!(
+        field(&again["broker"], "container_id"),
+        field(broker, "container_id")
+    );
+    assert_eq!(container_count(&inst.broker_name), 1);
+
+    // Down stops and removes both; keys stay.
+    let down = ok_json(run(inst.cmd(&["cp", "down", "-o", "json"])));
+    assert_eq!(down["was_present"], true);
+    assert_eq!(down["broker_was_present"], true);
+    assert_eq!(container_count(&inst.name), 0);
+    assert_eq!(container_count(&inst.broker_name), 0);
+    assert!(inst.config_dir().join("broker/jwt.key").exists());
+}
+
+#[test]
+fn agent_and_broker_restarts_reconnect_by_themselves() {
+    let inst = Instance::new();
+    ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    let first = run(inst.dispatch("GET", "/api/v1/host/info", None));
+    assert!(first.status.success(), "{}", stderr(&first));
+
+    // The agent container restarts: its new process dials in again.
+    let restart = podman(&["restart", "-t", "5", &inst.name]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    let out = dispatch_until_ok(&inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "after agent restart: {}",
+        stderr(&out)
+    );
+
+    // The broker container restarts: the agent's backoff finds it again.
+    // (With a stream open, the broker's shutdown waits its 5 s for the gRPC
+    // server before it exits, so the stop timeout must exceed that.)
+    let restart = podman(&["restart", "-t", "15", &inst.broker_name]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    let out = dispatch_until_ok(&inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "after broker restart: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn socket_group_makes_the_lane_0660_and_a_new_setting_replaces_the_broker() {
+    let inst = Instance::new();
+    let first = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    let group = "4242";
+    let up = ok_json(run(inst.up_with_broker(&[
+        "-o",
+        "json",
+        "--broker-socket-group",
+        group,
+    ])));
+    let reason = up["broker"]["container_action"]["replaced"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("settings changed"), "{up}");
+    assert_ne!(
+        field(&up["broker"], "container_id"),
+        field(&first["broker"], "container_id")
+    );
+    // The agent's link did not change: it keeps running and reconnects.
+    assert_eq!(field(&up, "container_action"), "running", "{up}");
+    let meta = std::fs::metadata(inst.broker_socket()).expect("socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), 4242);
+    let out = dispatch_until_ok(&inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn with_broker_and_broker_url_conflict_naming_both_flags() {
+    let inst = Instance::new();
+    let out = run(inst.up_with_broker(&["--broker-url", "grpcs://127.0.0.1:1/v1/agent"]));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = stderr(&out);
+    assert!(
+        err.contains("--with-broker") && err.contains("--broker-url"),
+        "{err}"
+    );
+    assert_eq!(container_count(&inst.broker_name), 0);
+}
+
+#[test]
+fn a_bad_host_id_is_refused_naming_the_flag() {
+    let inst = Instance::new();
+    let mut c = inst.up(&["--with-broker", "--host-id", "web/1"]);
+    c.args([
+        "--broker-grpc-bind",
+        &format!("127.0.0.1:{}", inst.grpc_port),
+    ]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("--host-id"), "{err}");
+    assert_eq!(container_count(&inst.broker_name), 0);
+}
