@@ -183,7 +183,9 @@ fn fail(format: OutputFormat, e: &ApplianceError) -> ExitCode {
 
 fn render_status(r: &appliance::StatusReport) -> String {
     if !r.present {
-        return format!("{}: absent", r.container);
+        let mut lines = vec![format!("{}: absent", r.container)];
+        lines.extend(render_broker(r));
+        return lines.join("\n");
     }
     let mut lines = vec![
         format!("container  {}", r.container),
@@ -206,23 +208,7 @@ fn render_status(r: &appliance::StatusReport) -> String {
     if let Some(stream) = &r.broker_stream {
         lines.push(format!("stream     {stream}"));
     }
-    if let Some(b) = &r.broker {
-        lines.push(format!(
-            "broker     {} {} ({}{})",
-            b.container,
-            b.state,
-            if b.healthy { "healthy" } else { "unhealthy" },
-            b.streams
-                .map(|n| format!(", {n} stream(s)"))
-                .unwrap_or_default()
-        ));
-        if let Some(sock) = &b.socket {
-            lines.push(format!("  socket     {sock}"));
-        }
-        if let Some(err) = &b.health_error {
-            lines.push(format!("  problem    {err}"));
-        }
-    }
+    lines.extend(render_broker(r));
     if let Some(components) = r
         .health
         .as_ref()
@@ -239,4 +225,27 @@ fn render_status(r: &appliance::StatusReport) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// The `--with-broker` container's lines of `cp status`.
+fn render_broker(r: &appliance::StatusReport) -> Vec<String> {
+    let Some(b) = &r.broker else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "broker     {} {} ({}{})",
+        b.container,
+        b.state,
+        if b.healthy { "healthy" } else { "unhealthy" },
+        b.streams
+            .map(|n| format!(", {n} stream(s)"))
+            .unwrap_or_default()
+    )];
+    if let Some(sock) = &b.socket {
+        lines.push(format!("  socket     {sock}"));
+    }
+    if let Some(err) = &b.health_error {
+        lines.push(format!("  problem    {err}"));
+    }
+    lines
 }

@@ -214,3 +214,53 @@ fn a_bad_host_id_is_refused_naming_the_flag() {
     assert!(err.contains("--host-id"), "{err}");
     assert_eq!(container_count(&inst.broker_name), 0);
 }
+
+#[test]
+fn grpc_port_in_use_fails_fast_naming_the_flag_and_the_variable() {
+    let mut inst = Instance::new();
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    inst.grpc_port = squatter.local_addr().unwrap().port();
+    let out = run(inst.up_with_broker(&["--timeout", "60s"]));
+    drop(squatter);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    // Not the timeout: the broker's exit is noticed at once.
+    assert!(err.contains("exited while starting"), "{err}");
+    assert!(err.contains("BROKER_GRPC_BIND"), "{err}");
+    assert!(err.contains("--broker-grpc-bind"), "{err}");
+    assert_eq!(container_count(&inst.name), 0, "the agent is not started");
+}
+
+#[test]
+fn builder_flag_is_granted_by_the_token_so_the_stream_opens() {
+    let inst = Instance::new();
+    let first = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    assert_eq!(field(&first["broker"], "token"), "minted");
+    let up = ok_json(run(inst.up_with_broker(&["-o", "json", "--builder"])));
+    let token = &up["broker"]["token"]["renewed"]["reason"];
+    assert!(
+        token.as_str().is_some_and(|r| r.contains("builder")),
+        "{up}"
+    );
+    // New env and token: the agent is replaced, and its Hello advertising
+    // `builder` is accepted (cp up waited for the stream).
+    let reason = up["container_action"]["replaced"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("settings changed"), "{up}");
+    assert_eq!(
+        up["health"]["components"]["broker"]["status"], "healthy",
+        "{up}"
+    );
+    let env = podman(&[
+        "inspect",
+        "-f",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &inst.name,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&env.stdout).contains("COOLD_BUILDER_ENABLED=1"),
+        "{}",
+        String::from_utf8_lossy(&env.stdout)
+    );
+}

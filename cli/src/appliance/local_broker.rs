@@ -123,7 +123,9 @@ pub async fn ensure(
     })?;
     let (id, action) =
         container::ensure(engine, &b.name, body(b, files, image, bundle, drain), drain).await?;
-    let health = super::health_gate::wait_uds_healthy(engine, &b.name, &b.socket, timeout).await?;
+    let health = super::health_gate::wait_uds_healthy(engine, &b.name, &b.socket, timeout)
+        .await
+        .map_err(|e| ApplianceError::BrokerFailed(Box::new(e)))?;
     Ok((id, action, health))
 }
 

@@ -80,6 +80,8 @@ pub enum ApplianceError {
         timeout: Duration,
         detail: String,
     },
+    #[error("{0}\n(the broker's variables come from cp up's flags: --broker-grpc-bind → BROKER_GRPC_BIND, --broker-socket → BROKER_UNIX_SOCKET_PATH, --broker-socket-group → BROKER_UNIX_SOCKET_GROUP)")]
+    BrokerFailed(Box<ApplianceError>),
     #[error("lock {path}: {reason}")]
     Lock { path: String, reason: String },
     #[error("engine API: {0}")]
