@@ -239,3 +239,58 @@ pub fn api_request(
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
+
+/// A string field of a JSON answer, with the whole answer in the panic.
+pub fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+/// Force-removes a container by name when dropped.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
+    }
+}
+
+/// Tags an empty `FROM scratch` image carrying `labels` (`k=v k=v`) as the
+/// instance's appliance image: what an older CLI may have left behind.
+pub fn tag_fake_appliance_image(inst: &Instance, labels: &str) -> String {
+    let ctx = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        ctx.path().join("Containerfile"),
+        format!(
+            "FROM scratch\nLABEL coolify.component=cp {labels} coolify.cp.image-repo={}\n",
+            inst.image_repo
+        ),
+    )
+    .expect("write Containerfile");
+    let tag = format!("{}:{}", inst.image_repo, env!("CARGO_PKG_VERSION"));
+    let built = podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    String::from_utf8_lossy(&built.stdout).trim().to_string()
+}
+
+/// Runs a busybox container under the instance's appliance name with
+/// `coolify.component=cp` and `labels` (`k=v` each): an appliance an older
+/// CLI left behind. Returns its id.
+pub fn run_fake_appliance(inst: &Instance, labels: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        &inst.name,
+        "--label",
+        "coolify.component=cp",
+    ];
+    for l in labels {
+        args.extend(["--label", l]);
+    }
+    args.extend(["localhost/coolify-test-busybox:latest", "sleep", "300"]);
+    let out = podman(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

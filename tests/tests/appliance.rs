@@ -4,12 +4,6 @@ use std::process::Command;
 
 use coolify_tests::*;
 
-fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
-}
-
 #[test]
 fn up_reuse_concurrent_up_and_down_lifecycle() {
     let inst = Instance::new();
@@ -77,19 +71,7 @@ fn stopped_appliance_is_started_not_recreated() {
 #[test]
 fn stale_image_label_triggers_a_rebuild() {
     let inst = Instance::new();
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ctx.path().join("Containerfile"),
-        format!(
-            "FROM scratch\nLABEL coolify.component=cp coolify.coold.sha256=stale coolify.cp.image-repo={}\n",
-            inst.image_repo
-        ),
-    )
-    .unwrap();
-    let tag = format!("{}:{}", inst.image_repo, env!("CARGO_PKG_VERSION"));
-    let built = podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
-    assert!(built.status.success(), "{}", stderr(&built));
-    let stale_id = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    let stale_id = tag_fake_appliance_image(&inst, "coolify.coold.sha256=stale");
 
     let up = ok_json(run(inst.up(&["-o", "json"])));
     assert_eq!(field(&up, "image_action"), "rebuilt");
@@ -219,21 +201,10 @@ impl SpawnOutput for Command {
 fn appliance_of_another_coold_is_drained_and_replaced() {
     let inst = Instance::new();
     // What an older CLI left behind: same name, another coold hash.
-    let old = podman(&[
-        "run",
-        "-d",
-        "--name",
-        &inst.name,
-        "--label",
-        "coolify.component=cp",
-        "--label",
-        "coolify.coold.sha256=0000000000000000000000000000000000000000000000000000000000000000",
-        "localhost/coolify-test-busybox:latest",
-        "sleep",
-        "300",
-    ]);
-    assert!(old.status.success(), "{}", stderr(&old));
-    let old_id = String::from_utf8_lossy(&old.stdout).trim().to_string();
+    let old_id = run_fake_appliance(
+        &inst,
+        &["coolify.coold.sha256=0000000000000000000000000000000000000000000000000000000000000000"],
+    );
 
     let up = ok_json(run(inst.up(&["-o", "json", "--drain-timeout", "2s"])));
     let reason = up["container_action"]["replaced"]["reason"]
@@ -311,15 +282,6 @@ fn runsc_containers_created_through_the_appliance_run_in_gvisor() {
     drop(cleanup);
 }
 
-/// Force-removes a container by name when dropped.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
-    }
-}
-
 #[test]
 fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container() {
     let inst = Instance::new();
@@ -344,33 +306,17 @@ fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container
 
     // What a CLI with the same coold but another broker (or builder) left
     // behind: an image and a container whose bundle hash differs.
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ctx.path().join("Containerfile"),
-        format!(
-            "FROM scratch\nLABEL coolify.component=cp coolify.coold.sha256={coold} coolify.cp.bundle-sha256=stale coolify.cp.image-repo={}\n",
-            inst.image_repo
-        ),
-    )
-    .unwrap();
-    let built = podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
-    assert!(built.status.success(), "{}", stderr(&built));
-    let old = podman(&[
-        "run",
-        "-d",
-        "--name",
-        &inst.name,
-        "--label",
-        "coolify.component=cp",
-        "--label",
-        &format!("coolify.coold.sha256={coold}"),
-        "--label",
-        "coolify.cp.bundle-sha256=stale",
-        "localhost/coolify-test-busybox:latest",
-        "sleep",
-        "300",
-    ]);
-    assert!(old.status.success(), "{}", stderr(&old));
+    tag_fake_appliance_image(
+        &inst,
+        &format!("coolify.coold.sha256={coold} coolify.cp.bundle-sha256=stale"),
+    );
+    run_fake_appliance(
+        &inst,
+        &[
+            &format!("coolify.coold.sha256={coold}"),
+            "coolify.cp.bundle-sha256=stale",
+        ],
+    );
 
     let up = ok_json(run(inst.up(&["-o", "json", "--drain-timeout", "2s"])));
     assert_eq!(field(&up, "image_action"), "rebuilt", "{up}");

@@ -8,12 +8,6 @@ use std::time::{Duration, Instant};
 
 use coolify_tests::*;
 
-fn field<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
-}
-
 fn container_count(name: &str) -> usize {
     let ps = podman(&["ps", "-a", "-q", "--filter", &format!("name=^{name}$")]);
     String::from_utf8_lossy(&ps.stdout).lines().count()
@@ -29,15 +23,6 @@ fn dispatch_until_ok(inst: &Instance, verb: &str, path: &str, limit: Duration) -
             return out;
         }
         std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Force-removes a container by name when dropped.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
     }
 }
 
@@ -137,24 +122,21 @@ fn agent_and_broker_restarts_reconnect_by_themselves() {
     assert!(first.status.success(), "{}", stderr(&first));
 
     // The agent container restarts: its new process dials in again.
-    let restart = podman(&["restart", "-t", "5", &inst.name]);
-    assert!(restart.status.success(), "{}", stderr(&restart));
-    let out = dispatch_until_ok(&inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "after agent restart: {}",
-        stderr(&out)
-    );
-
+    restart_then_dispatch(&inst, &inst.name);
     // The broker container restarts: the agent's backoff finds it again.
-    // (With a stream open, the broker's shutdown waits its 5 s for the gRPC
-    // server before it exits, so the stop timeout must exceed that.)
-    let restart = podman(&["restart", "-t", "15", &inst.broker_name]);
+    restart_then_dispatch(&inst, &inst.broker_name);
+}
+
+/// Restarts `container`, then dispatches until the agent answers again
+/// (bounded). The stop timeout exceeds the 5 s the broker's shutdown may
+/// wait for its gRPC server while a stream is open.
+fn restart_then_dispatch(inst: &Instance, container: &str) {
+    let restart = podman(&["restart", "-t", "15", container]);
     assert!(restart.status.success(), "{}", stderr(&restart));
-    let out = dispatch_until_ok(&inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
+    let out = dispatch_until_ok(inst, "GET", "/api/v1/host/info", Duration::from_secs(60));
     assert!(
         out.status.success(),
-        "after broker restart: {}",
+        "after restarting {container}: {}",
         stderr(&out)
     );
 }
