@@ -105,6 +105,24 @@ fn with_broker_dispatch_reaches_the_agent_and_a_second_up_reuses_both() {
     );
     assert_eq!(container_count(&inst.broker_name), 1);
 
+    // Two at once serialise on the lock: both succeed, nothing is doubled.
+    let (mut a, mut b) = (
+        inst.up_with_broker(&["-o", "json"]),
+        inst.up_with_broker(&["-o", "json"]),
+    );
+    let a = std::thread::spawn(move || a.output().expect("spawn"));
+    let b = std::thread::spawn(move || b.output().expect("spawn"));
+    let (a, b) = (
+        ok_json(a.join().expect("thread a")),
+        ok_json(b.join().expect("thread b")),
+    );
+    assert_eq!(
+        field(&a["broker"], "container_id"),
+        field(&b["broker"], "container_id")
+    );
+    assert_eq!(field(&a, "container_id"), field(&b, "container_id"));
+    assert_eq!(container_count(&inst.broker_name), 1);
+
     // Down stops and removes both; keys stay.
     let down = ok_json(run(inst.cmd(&["cp", "down", "-o", "json"])));
     assert_eq!(down["was_present"], true);
