@@ -284,7 +284,7 @@ fn runsc_containers_created_through_the_appliance_run_in_gvisor() {
 
 #[test]
 fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container() {
-    let inst = Instance::new();
+    let mut inst = Instance::new();
     let first = ok_json(run(inst.up(&["-o", "json"])));
     let tag = format!("{}:{}", inst.image_repo, env!("CARGO_PKG_VERSION"));
     let label = |key: &str| {
@@ -303,6 +303,10 @@ fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container
     assert_eq!(bundle.len(), 64, "{bundle}");
     let down = run(inst.cmd(&["cp", "down"]));
     assert!(down.status.success(), "{}", stderr(&down));
+    // Fresh ports: between down and up another process on this shared
+    // machine may take the ones just released.
+    inst.health_port = free_port();
+    inst.api_port = free_port();
 
     // What a CLI with the same coold but another broker (or builder) left
     // behind: an image and a container whose bundle hash differs.

@@ -187,7 +187,11 @@ async fn build(engine: &Engine, image: &str, bundle: &Bundle) -> Result<(), Appl
     ] {
         changes.push(format!("LABEL {k}=\"{v}\""));
     }
-    let mut query = String::from("fromSrc=-");
+    // `repo` with the tag names the image in the import itself (Docker's
+    // API allows a tag in it; Podman 4.3 honours that, not `tag`), so it is
+    // never an untagged image that a concurrent `image prune` could remove
+    // before the tag call below.
+    let mut query = format!("fromSrc=-&repo={}", raw::percent_encode(image));
     for c in &changes {
         query.push_str("&changes=");
         query.push_str(&raw::percent_encode(c));
@@ -228,6 +232,9 @@ async fn build(engine: &Engine, image: &str, bundle: &Bundle) -> Result<(), Appl
     Ok(())
 }
 
+/// How often `prune_stale` lists again when an image vanished mid-list.
+const LIST_ATTEMPTS: u32 = 5;
+
 /// Removes appliance images of the same repository built from other
 /// binaries.
 /// Images still used by a container are left (the engine refuses, 409).
@@ -240,12 +247,20 @@ pub async fn prune_stale(
         "label",
         vec![format!("{}={}", labels::IMAGE_REPO, repo_of(image))],
     )]);
-    let list = engine
-        .docker
-        .list_images(Some(
-            ListImagesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await?;
+    let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+    // Podman 4.3 reads every image while listing, and fails the whole list
+    // (500 "image not known") when another process removes one meanwhile;
+    // a new list no longer sees it.
+    let mut attempts = 0;
+    let list = loop {
+        attempts += 1;
+        match engine.docker.list_images(Some(options.clone())).await {
+            Err(e) if attempts < LIST_ATTEMPTS && e.to_string().contains("image not known") => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => break other?,
+        }
+    };
     let mut removed = Vec::new();
     for img in list {
         if img.labels.get(labels::BUNDLE_SHA256).map(String::as_str) == Some(keep_sha256) {
