@@ -80,6 +80,12 @@ impl StateSync {
         }
     }
 
+    /// From the agent's `COOLD_RCLONE_BIN` and `COOLD_SYNC_TIMEOUT`, with
+    /// the agent's tool runner (the host root inside the appliance).
+    pub fn from_config(cfg: &crate::config::SyncConfig, tools: ToolRunner) -> Self {
+        Self::new(cfg.rclone_bin.clone(), tools, cfg.timeout)
+    }
+
     /// Reads `*_env` credentials through `env` instead of the process
     /// environment.
     pub fn with_env(mut self, env: EnvLookup) -> Self {
