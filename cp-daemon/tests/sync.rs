@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use coold::hosttools::ToolRunner;
 use coold::sync::{
-    Direction, LocalSink, Mapping, Mode, Outcome, Period, S3Sink, Secret, Sink, StateSync,
+    Direction, LocalSink, Mapping, Mode, Outcome, Period, Retry, S3Sink, Secret, Sink, StateSync,
     SyncError, SyncPolicy, SyncSpec, Transfer,
 };
 use support::s3::{list_bucket, MotoServer};
@@ -40,6 +40,14 @@ fn s3_sink(endpoint: &str, key_id: &str, secret: &str) -> Sink {
         access_key_id: Some(Secret(key_id.into())),
         secret_access_key: Some(Secret(secret.into())),
         ..S3Sink::default()
+    })
+}
+
+/// A local sink at `<root>/<tenant><suffix>`.
+fn local_sink(root: &Path, suffix: &str) -> Sink {
+    Sink::Local(LocalSink {
+        path: format!("{}/${{tenantId}}{suffix}", root.display()),
+        rclone_flags: vec![],
     })
 }
 
@@ -136,10 +144,7 @@ async fn s3_state_survives_upload_then_download_into_a_fresh_dir() {
 async fn local_sink_state_survives_upload_then_download_into_a_fresh_dir() {
     let tmp = tempfile::tempdir().expect("tmp");
     let sink_root = tmp.path().join("sink");
-    let spec = whole(Sink::Local(LocalSink {
-        path: format!("{}/${{tenantId}}/state", sink_root.display()),
-        rclone_flags: vec![],
-    }));
+    let spec = whole(local_sink(&sink_root, "/state"));
     let old = fresh_dir(&tmp, "container-1");
     sample_state(&old);
     runner().upload(&spec, "t1", &old).await.expect("upload");
@@ -193,10 +198,7 @@ async fn sync_mode_deletes_remote_files_removed_locally_and_copy_mode_does_not()
 async fn an_upload_only_mapping_is_never_downloaded() {
     let tmp = tempfile::tempdir().expect("tmp");
     let spec = spec(
-        Sink::Local(LocalSink {
-            path: format!("{}/${{tenantId}}", tmp.path().join("sink").display()),
-            rclone_flags: vec![],
-        }),
+        local_sink(&tmp.path().join("sink"), ""),
         vec![
             mapping("backup", Direction::Upload, Mode::Sync),
             mapping("work", Direction::Bidirectional, Mode::Sync),
@@ -303,6 +305,73 @@ fn rclone_wrapper(dir: &Path, body: &str) -> PathBuf {
 }
 
 #[tokio::test]
+async fn a_retrying_upload_tries_a_down_sink_again_but_not_bad_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let runs = tmp.path().join("runs");
+    let wrapper = rclone_wrapper(tmp.path(), &format!("echo run >> {}", runs.display()));
+    let sync =
+        StateSync::new(&wrapper, ToolRunner::from_path(), TIMEOUT).with_env(Arc::new(|_| None));
+    let state = fresh_dir(&tmp, "c");
+    sample_state(&state);
+    let retry = Retry {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+    };
+    let closed = support::free_port();
+    let down = whole(s3_sink(
+        &format!("http://127.0.0.1:{closed}"),
+        "AKID",
+        "secret",
+    ));
+    let err = sync
+        .upload_retrying(&down, "t", &state, retry)
+        .await
+        .expect_err("the sink stays down");
+    assert!(err.is_retryable(), "{err}");
+    let count = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(count(&runs), 3);
+
+    // A credential variable that is not set: fixed by an operator, not by
+    // waiting, so no rclone runs at all.
+    std::fs::remove_file(&runs).expect("rm");
+    let Sink::S3(mut s3) = down.sink.clone() else {
+        unreachable!()
+    };
+    (s3.access_key_id, s3.secret_access_key) = (None, None);
+    s3.access_key_id_env = Some("UNSET_KEY_ID".into());
+    s3.secret_access_key_env = Some("UNSET_SECRET".into());
+    let err = sync
+        .upload_retrying(&whole(Sink::S3(s3)), "t", &state, retry)
+        .await
+        .expect_err("no credentials");
+    assert!(
+        matches!(&err, SyncError::MissingCredential { var, .. } if var == "UNSET_KEY_ID"),
+        "{err}"
+    );
+    assert_eq!(count(&runs), 0);
+    assert_eq!(tree(&state).len(), 3, "state kept");
+}
+
+#[tokio::test]
+async fn rclone_runs_chrooted_into_the_host_root() {
+    // Inside the appliance rclone is the host's, run chrooted into the
+    // host root; here the host root is `/`, so the same paths hold.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let spec = whole(local_sink(&tmp.path().join("sink"), ""));
+    let sync = StateSync::new("rclone", ToolRunner::in_host_root("/"), TIMEOUT);
+    let old = fresh_dir(&tmp, "c1");
+    sample_state(&old);
+    sync.upload(&spec, "t", &old).await.expect("upload");
+    let new = fresh_dir(&tmp, "c2");
+    sync.download(&spec, "t", &new).await.expect("download");
+    assert_eq!(tree(&new), tree(&old));
+}
+
+#[tokio::test]
 async fn a_download_failing_midway_leaves_the_state_dir_as_it_was() {
     // Mapping "a" arrives from a working local sink through the real
     // rclone; the run for mapping "b" then fails (injected by a wrapper
@@ -312,10 +381,7 @@ async fn a_download_failing_midway_leaves_the_state_dir_as_it_was() {
     write(&sink, "t/a/remote", b"remote");
     write(&sink, "t/b/remote", b"remote");
     let spec = spec(
-        Sink::Local(LocalSink {
-            path: format!("{}/${{tenantId}}", sink.display()),
-            rclone_flags: vec![],
-        }),
+        local_sink(&sink, ""),
         vec![
             mapping("a", Direction::Download, Mode::Sync),
             mapping("b", Direction::Download, Mode::Sync),

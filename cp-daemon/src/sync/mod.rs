@@ -53,7 +53,7 @@ pub mod validate;
 
 pub use error::SyncError;
 pub use periodic::{Periodic, PeriodicStatus};
-pub use runner::{EnvLookup, MappingReport, Outcome, StateSync, SyncReport, Transfer};
+pub use runner::{EnvLookup, MappingReport, Outcome, Retry, StateSync, SyncReport, Transfer};
 
 pub use spec::{
     Direction, LocalSink, Mapping, Mode, Period, S3Sink, Secret, Sink, SyncPolicy, SyncSpec,

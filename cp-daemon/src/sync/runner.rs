@@ -44,6 +44,18 @@ impl Transfer {
     }
 }
 
+/// The longest wait between two upload attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How [`StateSync::upload_retrying`] retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts in all, the first included (0 counts as 1).
+    pub attempts: u32,
+    /// Wait before the second attempt; doubles after each failure.
+    pub backoff: Duration,
+}
+
 /// What a successful sync did, per mapping it moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncReport {
@@ -121,13 +133,7 @@ impl StateSync {
         let staging = Staging::beside(state_dir)
             .map_err(|e| local_err(&all, "create staging dir beside", state_dir, e))?;
         let mut moved = Vec::new();
-        for m in spec.mappings.iter().filter(|m| m.direction.downloads()) {
-            let rel = m.relative_path().map_err(|reason| {
-                SyncError::Spec(super::validate::SpecError {
-                    key: "sync.mappings[].path".into(),
-                    reason,
-                })
-            })?;
+        for (m, rel) in selected(spec, Transfer::Download)? {
             // Always copy into the empty staging dir; the mode is applied
             // when moving in.
             let args = rclone::transfer_args(
@@ -193,13 +199,7 @@ impl StateSync {
             return Err(SyncError::NoStateDir(state_dir.to_path_buf()));
         }
         let mut moved = Vec::new();
-        for m in spec.mappings.iter().filter(|m| m.direction.uploads()) {
-            let rel = m.relative_path().map_err(|reason| {
-                SyncError::Spec(super::validate::SpecError {
-                    key: "sync.mappings[].path".into(),
-                    reason,
-                })
-            })?;
+        for (m, rel) in selected(spec, Transfer::Upload)? {
             let args = rclone::transfer_args(
                 m.mode,
                 state_dir,
@@ -211,6 +211,33 @@ impl StateSync {
             moved.push((m, outcome));
         }
         Ok(report(Transfer::Upload, moved.into_iter()))
+    }
+
+    /// [`StateSync::upload`], tried again on a retryable error (a sink
+    /// that is down, a timeout) up to `retry.attempts` times in all, the
+    /// wait doubling from `retry.backoff` (at most one minute). Input
+    /// errors return at once. For releases: the state dir is kept whatever
+    /// this returns, and deleted by the caller only after `Ok`.
+    pub async fn upload_retrying(
+        &self,
+        spec: &SyncSpec,
+        tenant: &str,
+        state_dir: &Path,
+        retry: Retry,
+    ) -> Result<SyncReport, SyncError> {
+        let mut wait = retry.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.upload(spec, tenant, state_dir).await {
+                Err(error) if error.is_retryable() && attempt < retry.attempts => {
+                    tracing::warn!(%tenant, attempt, %error, "state upload failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Checks the spec and tenant, resolves credentials, and builds what
@@ -332,6 +359,30 @@ struct Job {
     remote: OsString,
     env: Vec<(String, String)>,
     secrets: Vec<String>,
+}
+
+/// The mappings a transfer moves, each with its normalised path.
+fn selected(
+    spec: &SyncSpec,
+    transfer: Transfer,
+) -> Result<Vec<(&super::spec::Mapping, String)>, SyncError> {
+    spec.mappings
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| match transfer {
+            Transfer::Download => m.direction.downloads(),
+            Transfer::Upload => m.direction.uploads(),
+        })
+        .map(|(i, m)| {
+            let rel = m.relative_path().map_err(|reason| {
+                SyncError::Spec(super::validate::SpecError {
+                    key: format!("sync.mappings[{i}].path"),
+                    reason,
+                })
+            })?;
+            Ok((m, rel))
+        })
+        .collect()
 }
 
 fn report<'a>(
