@@ -23,4 +23,5 @@ pub mod metrics;
 pub mod networks;
 pub mod podman;
 pub mod runtimes;
+pub mod sync;
 pub mod volumes;
