@@ -126,3 +126,47 @@ fn static_base_image_flag_applies_when_spec_names_none() {
         "not built on the flag's base image: {from}"
     );
 }
+
+#[test]
+fn static_build_over_git_daemon_at_a_tag_and_at_a_commit() {
+    let base = BaseImage::build();
+    let served = tempfile::tempdir().expect("tempdir");
+    let repo = GitRepo::new();
+    repo.write("site/index.html", "v1");
+    let v1 = repo.commit("v1");
+    repo.git(&["tag", "v1"]);
+    repo.write("site/index.html", "v2");
+    repo.commit("v2");
+    // git daemon serves bare repositories by path under its base path.
+    let bare = served.path().join("site.git");
+    run(std::process::Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(repo.path())
+        .arg(&bare));
+    run(std::process::Command::new("git")
+        .args(["-C"])
+        .arg(&bare)
+        .args(["config", "uploadpack.allowAnySHA1InWant", "true"]));
+    let daemon = GitDaemon::serve(served.path());
+    let url = format!("git://127.0.0.1:{}/site.git", daemon.port);
+    let mut images = Images::default();
+
+    for (git_ref, want) in [("v1", "v1"), ("main", "v2"), (v1.as_str(), "v1")] {
+        let tag = images.add(&format!("localhost/{}:1", unique("cb-gitd")));
+        let run = build(
+            &json!({"repo": url, "ref": git_ref, "stack": "STATIC", "publish_dir": "site", "base_image": base.tag, "tags": [tag]}),
+            &[],
+        );
+        assert_eq!(run.code(), 0, "ref {git_ref}: {}", run.describe());
+        let page = podman(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &tag,
+            "cat",
+            "/usr/share/nginx/html/index.html",
+        ]);
+        assert_eq!(stdout(&page), want, "ref {git_ref}");
+    }
+}

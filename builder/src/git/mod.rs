@@ -43,3 +43,21 @@ pub fn checkout(
 fn is_full_commit_id(r: &str) -> bool {
     r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit())
 }
+
+/// An error and its sources, joined: gix's top-level messages ("connection
+/// failed") say little without the cause beneath them.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    // Bounded: a cyclic source chain must not loop forever.
+    for _ in 0..8 {
+        let Some(inner) = source else { break };
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}

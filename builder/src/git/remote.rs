@@ -19,8 +19,11 @@ pub fn fetch(
     scratch: &Path,
     interrupt: &AtomicBool,
 ) -> Result<(gix::Repository, ObjectId), BuildError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        BuildError::git(format!("cloning {url} at {git_ref:?}: {what}: {e}"))
+    let failed = |what: &str, e: &dyn std::error::Error| {
+        BuildError::git(format!(
+            "cloning {url} at {git_ref:?}: {what}: {}",
+            super::error_chain(e)
+        ))
     };
     let mut prepare = gix::clone::PrepareFetch::new(
         url,

@@ -271,13 +271,18 @@ impl BuildRun {
 }
 
 pub fn builder_command(spec_path: &Path, work_dir: &Path) -> Command {
+    let mut cmd = bare_builder_command(spec_path, work_dir);
+    cmd.arg("--podman-socket").arg(podman_socket());
+    cmd
+}
+
+/// Without `--podman-socket`, for tests that pass their own.
+pub fn bare_builder_command(spec_path: &Path, work_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coolify-builder"));
     cmd.arg("--spec")
         .arg(spec_path)
         .arg("--work-dir")
         .arg(work_dir)
-        .arg("--podman-socket")
-        .arg(podman_socket())
         .env_remove("COOLIFY_BUILDER_STATIC_BASE_IMAGE");
     cmd
 }
@@ -287,10 +292,13 @@ pub fn build(spec: &Value, extra_args: &[&str]) -> BuildRun {
     let root = tempfile::tempdir().expect("tempdir");
     let spec_path = root.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).expect("write spec");
-    let output = builder_command(&spec_path, &root.path().join("work"))
-        .args(extra_args)
-        .output()
-        .expect("run coolify-builder");
+    let work_dir = root.path().join("work");
+    let mut cmd = if extra_args.contains(&"--podman-socket") {
+        bare_builder_command(&spec_path, &work_dir)
+    } else {
+        builder_command(&spec_path, &work_dir)
+    };
+    let output = cmd.args(extra_args).output().expect("run coolify-builder");
     BuildRun { root, output }
 }
 
