@@ -20,6 +20,17 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
         );
         return ErrorCode::Io.exit_code();
     }
+    // Invariant: a work dir holds at most one outcome file, the current
+    // run's. A re-run in the same dir must not leave an older one beside it.
+    for stale in [RESULT_FILE, ERROR_FILE] {
+        match std::fs::remove_file(config.work_dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                eprintln!("coolify-builder: removing the old {stale}: {e}");
+                return ErrorCode::Io.exit_code();
+            }
+            _ => {}
+        }
+    }
     let mut events = match EventLog::open(&config.work_dir) {
         Ok(events) => events,
         Err(e) => {
@@ -55,7 +66,7 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
             .result(result)
             .and_then(|()| write_atomic_json(&config.work_dir, RESULT_FILE, &result.file_value())),
         Err(err) => {
-            let err = scrubbed(err, &events, &config);
+            let err = scrubbed(err, &events);
             events
                 .error(&err)
                 .and_then(|()| write_atomic_json(&config.work_dir, ERROR_FILE, &err))
@@ -79,7 +90,7 @@ fn cancelled(interrupt: &AtomicBool) -> BuildError {
     BuildError::cancelled(Stage::Build)
 }
 
-fn scrubbed(err: &BuildError, events: &EventLog, _config: &BuilderConfig) -> BuildError {
+fn scrubbed(err: &BuildError, events: &EventLog) -> BuildError {
     BuildError {
         message: events.scrubber().scrub(&err.message),
         ..err.clone()

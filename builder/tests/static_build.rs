@@ -170,3 +170,38 @@ fn static_build_over_git_daemon_at_a_tag_and_at_a_commit() {
         assert_eq!(stdout(&page), want, "ref {git_ref}");
     }
 }
+
+#[test]
+fn rerun_in_the_same_work_dir_leaves_only_the_new_outcome() {
+    let base = BaseImage::build();
+    let repo = GitRepo::new();
+    repo.write("index.html", "x");
+    repo.commit("one");
+    let mut images = Images::default();
+    let tag = images.add(&format!("localhost/{}:1", unique("cb-rerun")));
+    let root = tempfile::tempdir().expect("tempdir");
+    let (spec, work) = (root.path().join("spec.json"), root.path().join("work"));
+    let run_with = |publish_dir: &str| {
+        std::fs::write(
+            &spec,
+            json!({"repo": repo.url(), "ref": "main", "stack": "STATIC", "publish_dir": publish_dir,
+                   "base_image": base.tag, "tags": [tag]})
+            .to_string(),
+        )
+        .expect("spec");
+        builder_command(&spec, &work).status().expect("run").code()
+    };
+
+    assert_eq!(run_with("missing"), Some(1));
+    assert!(work.join("error.json").exists());
+    assert_eq!(run_with("."), Some(0));
+
+    assert!(work.join("result.json").exists());
+    assert!(
+        !work.join("error.json").exists(),
+        "the first run's error.json survived"
+    );
+    let events = read_events(&work);
+    assert_eq!(events.iter().filter(|e| e["type"] == "error").count(), 1);
+    assert_eq!(events.last().expect("events")["type"], "result");
+}

@@ -72,7 +72,7 @@ impl PodmanClient {
             ),
             ..Default::default()
         };
-        let body = bollard::body_full(plan.context_tar.clone().into());
+        let body = bollard::body_full(plan.context_tar.clone());
         let mut stream = self.docker.build_image(options, None, Some(body));
         let mut log = BuildLog::default();
         let mut image_id = None;

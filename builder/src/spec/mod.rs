@@ -294,6 +294,24 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The spec is untrusted input: any text gives a spec or an error.
+        #[test]
+        fn spec_parser_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_spec(&text);
+        }
+
+        #[test]
+        fn image_ref_checker_never_panics(text in "[a-zA-Z0-9:/@._-]{0,80}") {
+            let _ = check_image_ref(&text, true);
+        }
+
+        #[test]
+        fn repo_url_parser_never_panics(text in "\\PC{0,120}") {
+            let _ = parse_repo(&text);
+        }
+    }
+
     #[test]
     fn spec_parser_never_panics_on_truncated_input() {
         let full = spec(r#","stack":"DOCKERFILE","build_args":{"A":"b"}"#);

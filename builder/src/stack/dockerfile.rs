@@ -41,7 +41,7 @@ pub fn plan(
         }
     };
     Ok(BuildPlan {
-        context_tar: tar.finish()?,
+        context_tar: tar.finish()?.into(),
         containerfile,
         build_args: build_args.clone(),
         stack_used: "DOCKERFILE",

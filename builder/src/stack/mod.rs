@@ -15,7 +15,7 @@ use crate::spec::StackSpec;
 /// Everything the build stage sends to Podman.
 #[derive(Debug)]
 pub struct BuildPlan {
-    pub context_tar: Vec<u8>,
+    pub context_tar: bytes::Bytes,
     /// Path of the Containerfile inside the tar.
     pub containerfile: String,
     pub build_args: BTreeMap<String, String>,

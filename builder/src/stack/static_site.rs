@@ -28,7 +28,7 @@ pub fn plan(
         containerfile(base_image, static_root).as_bytes(),
     )?;
     Ok(BuildPlan {
-        context_tar: tar.finish()?,
+        context_tar: tar.finish()?.into(),
         containerfile: CONTAINERFILE.into(),
         build_args: BTreeMap::new(),
         stack_used: "STATIC",
