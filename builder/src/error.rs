@@ -37,6 +37,17 @@ pub enum Stage {
     Store,
 }
 
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Git => "git",
+            Stage::Detect => "detect",
+            Stage::Build => "build",
+            Stage::Store => "store",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct BuildError {
@@ -70,7 +81,10 @@ impl BuildError {
         Self::new(
             ErrorCode::Cancelled,
             stage,
-            "build cancelled by SIGTERM; the Podman build request was aborted",
+            format!(
+                "build cancelled by a signal during the {} stage",
+                stage.name()
+            ),
         )
     }
 }

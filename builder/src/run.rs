@@ -60,6 +60,10 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
         _ = sigterm.recv() => Err(cancelled(&interrupt)),
         _ = sigint.recv() => Err(cancelled(&interrupt)),
     };
+    let outcome = outcome.map_err(|err| match err.code {
+        ErrorCode::Cancelled => BuildError::cancelled(events.stage()),
+        _ => err,
+    });
     pipeline::remove_scratch(&config.work_dir);
     let written = match &outcome {
         Ok(result) => events
@@ -85,9 +89,10 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
     }
 }
 
+/// The stage is filled in from the events log once the pipeline is dropped.
 fn cancelled(interrupt: &AtomicBool) -> BuildError {
     interrupt.store(true, Ordering::Relaxed);
-    BuildError::cancelled(Stage::Build)
+    BuildError::cancelled(Stage::Detect)
 }
 
 fn scrubbed(err: &BuildError, events: &EventLog) -> BuildError {

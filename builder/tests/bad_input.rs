@@ -319,3 +319,35 @@ fn https_clone_speaks_tls_and_refuses_an_untrusted_certificate() {
         "certificate",
     );
 }
+
+/// A server that accepts and never answers holds the clone; SIGTERM still
+/// ends the build at once, as `cancelled` in the `git` stage.
+#[test]
+fn sigterm_during_a_stalled_clone_is_cancelled_in_the_git_stage() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let root = tempfile::tempdir().expect("tempdir");
+    let (spec, work) = (root.path().join("spec.json"), root.path().join("work"));
+    std::fs::write(
+        &spec,
+        json!({"repo": format!("git://127.0.0.1:{port}/stalled.git"), "ref": "main", "stack": "STATIC", "tags": ["localhost/never:1"]})
+            .to_string(),
+    )
+    .expect("spec");
+    let mut child = builder_command(&spec, &work).spawn().expect("spawn");
+    // The connection is accepted by the kernel's backlog; nothing is sent.
+    let (_conn, _) = listener.accept().expect("the builder connects");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let exited = eventually(std::time::Duration::from_secs(10), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+        panic!("builder still running 10 s after SIGTERM");
+    }
+    assert_eq!(child.wait().expect("status").code(), Some(130));
+    let err = read_json(&work.join("error.json")).expect("error.json");
+    assert_eq!(err["code"], "cancelled");
+    assert_eq!(err["stage"], "git");
+}

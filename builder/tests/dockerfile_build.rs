@@ -155,6 +155,7 @@ fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
     assert_eq!(status.code(), Some(130));
     let err = read_json(&work.join("error.json")).expect("error.json");
     assert_eq!(err["code"], "cancelled", "{err}");
+    assert_eq!(err["stage"], "build", "{err}");
     assert_eq!(
         read_events(&work).pop().expect("events")["err"]["code"],
         "cancelled"

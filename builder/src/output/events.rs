@@ -43,6 +43,7 @@ impl BuildResult {
 pub struct EventLog {
     file: std::fs::File,
     scrubber: Scrubber,
+    stage: Stage,
 }
 
 impl EventLog {
@@ -55,6 +56,7 @@ impl EventLog {
         Ok(EventLog {
             file,
             scrubber: Scrubber::default(),
+            stage: Stage::Detect,
         })
     }
 
@@ -69,6 +71,7 @@ impl EventLog {
     /// A progress line. Write failures are ignored: losing a log line must
     /// not fail a build; the result file is what counts.
     pub fn progress(&mut self, stage: Stage, log: &str, percent: u8) {
+        self.stage = stage;
         let line = json!({
             "type": "progress",
             "stage": stage,
@@ -76,6 +79,11 @@ impl EventLog {
             "percent": percent.min(100),
         });
         let _ = self.write_line(&line);
+    }
+
+    /// The stage of the last progress event: where a cancel caught us.
+    pub fn stage(&self) -> Stage {
+        self.stage
     }
 
     pub fn result(&mut self, ok: &BuildResult) -> std::io::Result<()> {
