@@ -20,10 +20,17 @@ pub fn fetch(
     interrupt: &AtomicBool,
 ) -> Result<(gix::Repository, ObjectId), BuildError> {
     let failed = |what: &str, e: &dyn std::error::Error| {
-        BuildError::git(format!(
+        let mut message = format!(
             "cloning {url} at {git_ref:?}: {what}: {}",
             super::error_chain(e)
-        ))
+        );
+        // A FROM scratch build container has no CA bundle of its own.
+        if url.starts_with("https://") && message.contains("No CA certificates") {
+            message.push_str(
+                "; mount the host's CA certificates into the build container (/etc/ssl/certs, read-only) or set SSL_CERT_FILE",
+            );
+        }
+        BuildError::git(message)
     };
     let mut prepare = gix::clone::PrepareFetch::new(
         url,
