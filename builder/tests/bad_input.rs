@@ -100,30 +100,27 @@ fn bad_specs_and_paths_escaping_the_repo_are_bad_spec() {
             .extend(extra.as_object().expect("object").clone());
         s
     };
-    refused(
-        &dockerfile(json!({"dockerfile": "../Containerfile"})),
-        &[],
-        "bad_spec",
-        "dockerfile",
-    );
-    refused(
-        &dockerfile(json!({"dockerfile": "/etc/passwd"})),
-        &[],
-        "bad_spec",
-        "dockerfile",
-    );
-    refused(
-        &dockerfile(json!({"dockerfile": "Evil.containerfile"})),
-        &[],
-        "bad_spec",
-        "outside",
-    );
-    refused(
-        &dockerfile(json!({"context": "dist"})),
-        &[],
-        "bad_spec",
-        "neither Containerfile nor Dockerfile",
-    );
+    let dockerfile_cases: Vec<(Value, &str)> = vec![
+        (
+            dockerfile(json!({"dockerfile": "../Containerfile"})),
+            "dockerfile",
+        ),
+        (
+            dockerfile(json!({"dockerfile": "/etc/passwd"})),
+            "dockerfile",
+        ),
+        (
+            dockerfile(json!({"dockerfile": "Evil.containerfile"})),
+            "outside",
+        ),
+        (
+            dockerfile(json!({"context": "dist"})),
+            "neither Containerfile nor Dockerfile",
+        ),
+    ];
+    for (spec, mentions) in &dockerfile_cases {
+        refused(spec, &[], "bad_spec", mentions);
+    }
 
     assert!(!image_exists(&tag));
     let prefix = base.working_container_prefix();
@@ -137,9 +134,7 @@ fn bad_specs_and_paths_escaping_the_repo_are_bad_spec() {
 
 #[test]
 fn bad_ref_and_unreachable_repos_are_git_errors() {
-    let repo = GitRepo::new();
-    repo.write("index.html", "x");
-    repo.commit("one");
+    let repo = GitRepo::with_file("index.html", "x");
     let tag = format!("localhost/{}:1", unique("cb-bad-git"));
     let spec =
         |url: &str, r: &str| json!({"repo": url, "ref": r, "stack": "STATIC", "tags": [tag]});
@@ -245,9 +240,7 @@ fn unusable_work_dir_or_podman_socket_is_io_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("work dir"));
 
     // A Podman socket that does not answer: error.json says io.
-    let repo = GitRepo::new();
-    repo.write("index.html", "x");
-    repo.commit("one");
+    let repo = GitRepo::with_file("index.html", "x");
     let socket = dir.path().join("no-podman.sock").display().to_string();
     let run = build(
         &json!({"repo": repo.url(), "ref": "main", "stack": "STATIC", "tags": ["localhost/never:1"]}),

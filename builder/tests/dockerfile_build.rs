@@ -22,7 +22,7 @@ fn dockerfile_build_arg_value_ends_up_in_the_image() {
     repo.write("app/data.txt", "context file");
     repo.commit("app");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-df")));
+    let tag = images.unique_tag("cb-df");
     let value = unique("hello-arg");
 
     let run = build(
@@ -53,7 +53,7 @@ fn dockerfile_outside_the_context_is_used() {
     repo.write("app/data.txt", "from the context");
     repo.commit("split");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-df-outside")));
+    let tag = images.unique_tag("cb-df-outside");
 
     let run = build(
         &json!({
@@ -71,15 +71,13 @@ fn dockerfile_outside_the_context_is_used() {
 #[test]
 fn failing_run_step_is_build_failed_exit_1_with_step_log() {
     let base = BaseImage::build();
-    let repo = GitRepo::new();
     let marker = unique("about-to-fail");
-    repo.write(
+    let repo = GitRepo::with_file(
         "Dockerfile",
         &format!("FROM {}\nRUN echo {marker} && false\n", base.tag),
     );
-    repo.commit("broken");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-df-fail")));
+    let tag = images.unique_tag("cb-df-fail");
 
     let run = build(
         &json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]}),
@@ -104,15 +102,13 @@ fn failing_run_step_is_build_failed_exit_1_with_step_log() {
 #[test]
 fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
     let base = BaseImage::build();
-    let repo = GitRepo::new();
     let marker = unique("cancel-me");
-    repo.write(
+    let repo = GitRepo::with_file(
         "Containerfile",
         &format!("FROM {}\nRUN sleep 20; echo {marker}\n", base.tag),
     );
-    repo.commit("slow");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-df-cancel")));
+    let tag = images.unique_tag("cb-df-cancel");
     let root = tempfile::tempdir().expect("tempdir");
     let spec = root.path().join("spec.json");
     std::fs::write(

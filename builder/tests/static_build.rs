@@ -15,7 +15,7 @@ fn static_build_over_file_url_serves_the_publish_dir() {
         .write("README", "not published");
     let commit = repo.commit("site");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-static")));
+    let tag = images.unique_tag("cb-static");
     let extra_tag = images.add(&format!("localhost/{}:latest", unique("cb-static-extra")));
 
     let run = build(
@@ -102,11 +102,9 @@ fn static_build_over_file_url_serves_the_publish_dir() {
 #[test]
 fn static_base_image_flag_applies_when_spec_names_none() {
     let base = BaseImage::build();
-    let repo = GitRepo::new();
-    repo.write("index.html", "root site");
-    repo.commit("root");
+    let repo = GitRepo::with_file("index.html", "root site");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-static-flag")));
+    let tag = images.unique_tag("cb-static-flag");
 
     let run = build(
         &json!({"repo": repo.url(), "ref": "main", "stack": "STATIC", "tags": [tag]}),
@@ -152,7 +150,7 @@ fn static_build_over_git_daemon_at_a_tag_and_at_a_commit() {
     let mut images = Images::default();
 
     for (git_ref, want) in [("v1", "v1"), ("main", "v2"), (v1.as_str(), "v1")] {
-        let tag = images.add(&format!("localhost/{}:1", unique("cb-gitd")));
+        let tag = images.unique_tag("cb-gitd");
         let run = build(
             &json!({"repo": url, "ref": git_ref, "stack": "STATIC", "publish_dir": "site", "base_image": base.tag, "tags": [tag]}),
             &[],
@@ -174,11 +172,9 @@ fn static_build_over_git_daemon_at_a_tag_and_at_a_commit() {
 #[test]
 fn rerun_in_the_same_work_dir_leaves_only_the_new_outcome() {
     let base = BaseImage::build();
-    let repo = GitRepo::new();
-    repo.write("index.html", "x");
-    repo.commit("one");
+    let repo = GitRepo::with_file("index.html", "x");
     let mut images = Images::default();
-    let tag = images.add(&format!("localhost/{}:1", unique("cb-rerun")));
+    let tag = images.unique_tag("cb-rerun");
     let root = tempfile::tempdir().expect("tempdir");
     let (spec, work) = (root.path().join("spec.json"), root.path().join("work"));
     let run_with = |publish_dir: &str| {

@@ -1,6 +1,8 @@
 //! Image reference grammar (a strict subset of the distribution reference
 //! grammar): `[domain[:port]/]path[:tag][@sha256:<64 hex>]`. Pure, no I/O.
 
+use super::ensure;
+
 /// Checks an image reference. `allow_digest` is true for base images (a
 /// pinned `FROM`) and false for the tags a build writes.
 pub fn check_image_ref(reference: &str, allow_digest: bool) -> Result<(), String> {
@@ -64,13 +66,9 @@ fn check_tag(tag: &str) -> Result<(), String> {
         && tag
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "tag {tag:?} must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"
-        ))
-    }
+    ensure(ok, || {
+        format!("tag {tag:?} must be 1-128 of [A-Za-z0-9_.-], not starting with . or -")
+    })
 }
 
 fn check_domain(domain: &str) -> Result<(), String> {
@@ -92,11 +90,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("registry host {domain:?} is not a valid host name"))
-    }
+    ensure(ok, || {
+        format!("registry host {domain:?} is not a valid host name")
+    })
 }
 
 /// Lowercase alphanumerics separated by `.`, `_`, `__` or runs of `-`.
@@ -117,13 +113,11 @@ fn check_path_component(component: &str) -> Result<(), String> {
         let sep = &component[start..i];
         ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    ensure(ok, || {
+        format!(
             "name component {component:?} must be lowercase letters and digits separated by '.', '_', '__' or '-'"
-        ))
-    }
+        )
+    })
 }
 
 #[cfg(test)]

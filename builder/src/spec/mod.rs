@@ -166,12 +166,17 @@ fn check_static_root(root: &str) -> Result<(), String> {
         && root
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'));
+    ensure(ok, || {
+        format!("static_root {root:?} must be an absolute path of [A-Za-z0-9/_.-] without ..")
+    })
+}
+
+/// `Ok` when `ok`, else the message `refusal` builds.
+pub(crate) fn ensure(ok: bool, refusal: impl FnOnce() -> String) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "static_root {root:?} must be an absolute path of [A-Za-z0-9/_.-] without .."
-        ))
+        Err(refusal())
     }
 }
 
@@ -181,13 +186,9 @@ fn check_build_arg_name(key: &str) -> Result<(), String> {
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "build_args key {key:?} must match [A-Za-z_][A-Za-z0-9_]*"
-        ))
-    }
+    ensure(ok, || {
+        format!("build_args key {key:?} must match [A-Za-z_][A-Za-z0-9_]*")
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,6 +60,11 @@ impl Images {
         self.0.push(tag.to_owned());
         tag.to_owned()
     }
+
+    /// A fresh `localhost/<prefix>-…:1`, removed on drop.
+    pub fn unique_tag(&mut self, prefix: &str) -> String {
+        self.add(&format!("localhost/{}:1", unique(prefix)))
+    }
 }
 
 impl Drop for Images {
@@ -88,7 +94,23 @@ pub struct BaseImage {
 }
 
 impl BaseImage {
-    pub fn build() -> Self {
+    /// The base image of this test binary, built by the first test that asks
+    /// and removed when the last one holding it ends. One build instead of
+    /// one per test: Podman 4.3 races identical builds run at once.
+    pub fn build() -> Arc<BaseImage> {
+        static SHARED: Mutex<Weak<BaseImage>> = Mutex::new(Weak::new());
+        let mut slot = SHARED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(base) = slot.upgrade() {
+            return base;
+        }
+        let base = Arc::new(BaseImage::build_new());
+        *slot = Arc::downgrade(&base);
+        base
+    }
+
+    fn build_new() -> Self {
         let name = unique("cb-test-base");
         let tag = format!("localhost/{name}:1");
         let ctx = tempfile::tempdir().expect("tempdir");
@@ -102,11 +124,26 @@ impl BaseImage {
         .expect("write Containerfile");
         let mut images = Images::default();
         images.add(&tag);
-        podman(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]);
-        BaseImage {
-            tag,
-            _images: images,
+        // Podman 4.3 sometimes loses a working container when identical
+        // builds run at once ("container not known" at commit). This is the
+        // fixture, not the code under test: up to 3 attempts.
+        let ctx_arg = ctx.path().display().to_string();
+        let mut last = String::new();
+        for _ in 0..3 {
+            let out = Command::new("podman")
+                .args(["build", "-q", "-t", &tag, &ctx_arg])
+                .output()
+                .expect("podman build");
+            if out.status.success() {
+                return BaseImage {
+                    tag,
+                    _images: images,
+                };
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            std::thread::sleep(Duration::from_millis(500));
         }
+        panic!("building the base image {tag} failed 3 times: {last}");
     }
 
     /// The name buildah gives a build's working container from this base.
@@ -130,6 +167,14 @@ impl GitRepo {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = GitRepo { dir };
         repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// A repo with one committed file.
+    pub fn with_file(path: &str, body: &str) -> Self {
+        let repo = GitRepo::new();
+        repo.write(path, body);
+        repo.commit("one file");
         repo
     }
 
