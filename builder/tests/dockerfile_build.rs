@@ -1,0 +1,174 @@
+//! DOCKERFILE builds end to end: build args, a failing step, and cancel by
+//! SIGTERM mid-build, against the real Podman.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+#[test]
+fn dockerfile_build_arg_value_ends_up_in_the_image() {
+    let base = BaseImage::build();
+    let repo = GitRepo::new();
+    repo.write(
+        "app/Containerfile",
+        &format!(
+            "FROM {}\nARG GREETING\nRUN echo \"greeting=$GREETING\" > /greeting\n",
+            base.tag
+        ),
+    );
+    repo.write("app/data.txt", "context file");
+    repo.commit("app");
+    let mut images = Images::default();
+    let tag = images.unique_tag("cb-df");
+    let value = unique("hello-arg");
+
+    let run = build(
+        &json!({
+            "repo": repo.url(), "ref": "main", "stack": "DOCKERFILE",
+            "context": "app", "build_args": {"GREETING": value}, "tags": [tag],
+        }),
+        &[],
+    );
+
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(
+        run.result().expect("result.json")["stack_used"],
+        "DOCKERFILE"
+    );
+    let out = podman(&["run", "--rm", "--network", "none", &tag, "cat", "/greeting"]);
+    assert_eq!(stdout(&out), format!("greeting={value}"));
+}
+
+#[test]
+fn dockerfile_outside_the_context_is_used() {
+    let base = BaseImage::build();
+    let repo = GitRepo::new();
+    repo.write(
+        "ops/Build.containerfile",
+        &format!("FROM {}\nCOPY data.txt /data.txt\n", base.tag),
+    );
+    repo.write("app/data.txt", "from the context");
+    repo.commit("split");
+    let mut images = Images::default();
+    let tag = images.unique_tag("cb-df-outside");
+
+    let run = build(
+        &json!({
+            "repo": repo.url(), "ref": "main", "stack": "DOCKERFILE",
+            "dockerfile": "ops/Build.containerfile", "context": "app", "tags": [tag],
+        }),
+        &[],
+    );
+
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let out = podman(&["run", "--rm", "--network", "none", &tag, "cat", "/data.txt"]);
+    assert_eq!(stdout(&out), "from the context");
+}
+
+#[test]
+fn failing_run_step_is_build_failed_exit_1_with_step_log() {
+    let base = BaseImage::build();
+    let marker = unique("about-to-fail");
+    let repo = GitRepo::with_file(
+        "Dockerfile",
+        &format!("FROM {}\nRUN echo {marker} && false\n", base.tag),
+    );
+    let mut images = Images::default();
+    let tag = images.unique_tag("cb-df-fail");
+
+    let run = build(
+        &json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]}),
+        &[],
+    );
+
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let err = run.error().expect("error.json");
+    assert_eq!(err["code"], "build_failed", "{err}");
+    assert_eq!(err["stage"], "build");
+    assert!(
+        err["message"].as_str().unwrap_or("").contains(&marker),
+        "no step log in {err}"
+    );
+    assert!(run.result().is_none());
+    let last = run.events().pop().expect("events");
+    assert_eq!(last["type"], "error");
+    assert_eq!(last["err"], err);
+    assert!(!image_exists(&tag));
+}
+
+#[test]
+fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
+    let base = BaseImage::build();
+    let marker = unique("cancel-me");
+    let repo = GitRepo::with_file(
+        "Containerfile",
+        &format!("FROM {}\nRUN sleep 20; echo {marker}\n", base.tag),
+    );
+    let mut images = Images::default();
+    let tag = images.unique_tag("cb-df-cancel");
+    let root = tempfile::tempdir().expect("tempdir");
+    let spec = root.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]})
+            .to_string(),
+    )
+    .expect("spec");
+    let work = root.path().join("work");
+    let mut child = builder_command(&spec, &work)
+        .spawn()
+        .expect("spawn builder");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let step_running = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let started = eventually(Duration::from_secs(60), step_running);
+    if !started {
+        let _ = child.kill();
+        panic!("the RUN step never started: {:?}", read_events(&work));
+    }
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("builder still running 15 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    assert_eq!(status.code(), Some(130));
+    let err = read_json(&work.join("error.json")).expect("error.json");
+    assert_eq!(err["code"], "cancelled", "{err}");
+    assert_eq!(err["stage"], "build", "{err}");
+    assert_eq!(
+        read_events(&work).pop().expect("events")["err"]["code"],
+        "cancelled"
+    );
+    assert!(read_json(&work.join("result.json")).is_none());
+    // Podman 4.3 lets a RUN step that already runs finish, then stops the
+    // build before its commit: bounded by the step's own 20 s.
+    let prefix = base.working_container_prefix();
+    let gone = eventually(Duration::from_secs(60), || {
+        !step_running() && !all_container_names().iter().any(|n| n.starts_with(&prefix))
+    });
+    assert!(
+        gone,
+        "a build container or its RUN step outlived the cancel"
+    );
+    assert!(
+        !image_exists(&tag),
+        "a cancelled build still produced {tag}"
+    );
+}
