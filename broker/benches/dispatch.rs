@@ -10,7 +10,9 @@
 //!
 //! Run: `cargo bench -p coolify-broker --bench dispatch` (prints a table).
 //! Env: BENCH_SECS (default 5), BENCH_CONCURRENCY (default "16,64"),
-//! BENCH_IDLE_STREAMS (default 10000).
+//! BENCH_IDLE_STREAMS (default 10000), BENCH_HOLD_SECS (keep the idle
+//! streams open that long at the end), BENCH_BROKER_WRAP (a command to run
+//! the broker under, such as `heaptrack`; its RSS is then the wrapper's).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -59,7 +61,17 @@ fn pki() -> Pki {
 
 fn start_broker(pki: &Pki, port: u16) -> (Child, PathBuf) {
     let socket = pki.dir.path().join("broker.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_coolify-broker"))
+    // BENCH_BROKER_WRAP runs the broker under a profiler (e.g. `heaptrack`).
+    let bin = env!("CARGO_BIN_EXE_coolify-broker");
+    let mut cmd = match std::env::var("BENCH_BROKER_WRAP") {
+        Ok(wrap) if !wrap.is_empty() => {
+            let mut c = Command::new(wrap);
+            c.arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    };
+    let child = cmd
         .env("BROKER_GRPC_BIND", format!("127.0.0.1:{port}"))
         .env("BROKER_UNIX_SOCKET_PATH", &socket)
         .env("BROKER_JWT_PUBLIC_KEY_PATH", pki.dir.path().join("jwt.pub"))
@@ -86,6 +98,19 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time (ns) summed over every thread of `pid`
+/// (`/proc/<pid>/task/*/schedstat`): which process a row's time went to.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// One simulated agent: a TLS connection, Hello, echo every frame. Kept
@@ -207,6 +232,7 @@ async fn uds_client(socket: &Path) -> hyper::client::conn::http1::SendRequest<Fu
 }
 
 struct Run {
+    count: usize,
     rps: f64,
     p50_us: u64,
     p99_us: u64,
@@ -268,6 +294,7 @@ async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run
     all.sort_unstable();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     Run {
+        count: all.len(),
         rps: all.len() as f64 / elapsed,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
@@ -304,32 +331,40 @@ fn main() {
     rt.block_on(async {
         let mut agents = Vec::new();
         println!("dispatch round trips (UDS → broker → agent stream → back), {secs} s per row");
-        println!("| hosts | concurrency | dispatches/s | p50 ms | p99 ms | non-200 |");
-        println!("|---:|---:|---:|---:|---:|---:|");
-        for hosts in [1usize, 100, 1000] {
+        println!("| hosts | concurrency | dispatches/s | p50 ms | p99 ms | non-200 | broker CPU µs/dispatch | bench CPU µs/dispatch |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        // An empty BENCH_CONCURRENCY measures only the idle streams.
+        let rows: &[usize] = if conc.is_empty() { &[] } else { &[1, 100, 1000] };
+        for &hosts in rows {
             let have = agents.len();
             connect_agents(&pki, port, have..hosts, &mut agents).await;
             wait_streams(&socket, hosts).await;
             for &c in &conc {
+                let cpu = (cpu_ns(broker.id()), cpu_ns(std::process::id()));
                 let r = load(&socket, hosts, c, secs).await;
+                let n = r.count.max(1) as f64 * 1000.0;
                 println!(
-                    "| {hosts} | {c} | {:.0} | {:.2} | {:.2} | {} |",
+                    "| {hosts} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.1} |",
                     r.rps,
                     r.p50_us as f64 / 1000.0,
                     r.p99_us as f64 / 1000.0,
-                    r.errors
+                    r.errors,
+                    (cpu_ns(broker.id()) - cpu.0) as f64 / n,
+                    (cpu_ns(std::process::id()) - cpu.1) as f64 / n
                 );
             }
         }
         drop(agents);
         // Memory with idle streams: a fresh broker, baseline RSS, then
-        // `idle` streams (one TLS connection each) and RSS again.
-        let _ = broker.kill();
-        let _ = broker.wait();
-        let _ = std::fs::remove_file(&socket);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (b2, socket) = start_broker(&pki, port);
-        broker = b2;
+        // `idle` streams (one TLS connection each) and RSS again. Without
+        // load rows the first broker is still fresh.
+        if !rows.is_empty() {
+            let _ = broker.kill();
+            let _ = broker.wait();
+            let _ = std::fs::remove_file(&socket);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            broker = start_broker(&pki, port).0;
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = rss_kib(broker.id());
         let mut idle_agents = Vec::new();
@@ -344,6 +379,16 @@ fn main() {
             "idle streams: {idle} connected in {connect_secs:.1} s; broker RSS {before} KiB → {after} KiB; {:.1} KiB per idle stream (TLS connection + HTTP/2 stream + handle)",
             (after.saturating_sub(before)) as f64 / idle as f64
         );
+        // BENCH_HOLD_SECS keeps the idle streams open for a look from
+        // outside (gdb, /proc/<pid>/smaps) before they are dropped.
+        let hold: u64 = std::env::var("BENCH_HOLD_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if hold > 0 {
+            println!("holding {hold} s; broker pid {}", broker.id());
+            tokio::time::sleep(Duration::from_secs(hold)).await;
+        }
         drop(idle_agents);
     });
     let _ = broker.kill();

@@ -90,6 +90,30 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// CPU time (ns) and times scheduled onto a CPU, summed over every thread
+/// of `pid` (`/proc/<pid>/task/*/schedstat`). CPU per request is a figure a
+/// busy shared machine barely moves, unlike wall-clock latency.
+fn cpu_of(pid: u32) -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return total;
+    };
+    for t in tasks.flatten() {
+        let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        let f: Vec<u64> = s
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if f.len() == 3 {
+            total.0 += f[0];
+            total.1 += f[2];
+        }
+    }
+    total
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -133,7 +157,15 @@ fn main() {
         assert_eq!(agent.get(&agent_path).0, 200);
         assert_eq!(direct.get(&direct_path).0, 200);
     }
+    // coold's background loops (discovery, health pings) run meanwhile:
+    // their CPU rate while idle is taken off the per-request figure.
+    let idle_from = (Instant::now(), cpu_of(c.child.id()));
+    std::thread::sleep(Duration::from_secs(3));
+    let idle_ns_per_s =
+        (cpu_of(c.child.id()).0 - idle_from.1 .0) as f64 / idle_from.0.elapsed().as_secs_f64();
     let (mut a, mut d) = (Vec::new(), Vec::new());
+    let cpu_before = cpu_of(c.child.id());
+    let measured_from = Instant::now();
     let (mut a_bytes, mut d_bytes) = (0, 0);
     // Alternate request by request, and which side goes first, so that
     // drift in the machine's load (it is shared) hits both sides alike.
@@ -160,6 +192,8 @@ fn main() {
             }
         }
     }
+    let cpu_after = cpu_of(c.child.id());
+    let idle_ns = idle_ns_per_s * measured_from.elapsed().as_secs_f64();
     a.sort();
     d.sort();
     let (a50, d50) = (percentile(&a, 0.5), percentile(&d, 0.5));
@@ -197,4 +231,11 @@ fn main() {
         ms(a99) - ms(d99)
     );
     println!("agent-added latency at p50: {:.3} ms", ms(a50) - ms(d50));
+    let n = a.len() as f64;
+    println!(
+        "coold per request: {:.1} µs CPU ({:.1} µs/s idle background taken off), {:.2} times scheduled (all threads)",
+        ((cpu_after.0 - cpu_before.0) as f64 - idle_ns).max(0.0) / n / 1000.0,
+        idle_ns_per_s / 1000.0,
+        (cpu_after.1 - cpu_before.1) as f64 / n
+    );
 }

@@ -80,128 +80,181 @@ async fn request_with(
     // have been closed by the engine meanwhile: a GET is safe to retry once
     // on a fresh connection. Writes always take a fresh connection.
     let reusable = method == http::Method::GET;
+    let request = Request {
+        method: &method,
+        full_path,
+        content_type,
+        body: &body,
+    };
     if reusable {
-        if let Some(sender) = idle_sender(socket).await {
-            if let Ok(answer) = send(
-                socket,
-                sender,
-                &method,
-                full_path,
-                content_type,
-                &body,
-                true,
-            )
-            .await
-            {
+        if let Some(conn) = idle_conn(socket) {
+            if let Ok((answer, conn)) = send_inline(conn, &request).await {
+                park(socket, conn);
                 return Ok(answer);
             }
         }
+        let conn = handshake(socket, full_path).await?;
+        let (answer, conn) = send_inline(conn, &request).await?;
+        park(socket, conn);
+        return Ok(answer);
     }
     let sender = connect(socket, full_path).await?;
-    send(
-        socket,
-        sender,
-        &method,
-        full_path,
-        content_type,
-        &body,
-        reusable,
-    )
-    .await
+    send(sender, &request).await
+}
+
+/// What [`send`] and [`send_inline`] put on the wire.
+struct Request<'a> {
+    method: &'a http::Method,
+    full_path: &'a str,
+    content_type: &'a str,
+    body: &'a Option<Vec<u8>>,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<bytes::Bytes>>;
+type Connection =
+    hyper::client::conn::http1::Connection<TokioIo<tokio::net::UnixStream>, Full<bytes::Bytes>>;
+
+/// A keep-alive engine connection whose I/O is driven by the task that
+/// uses it, not by a task of its own: a read then costs no hand-off
+/// between tasks, and on the multi-threaded runtime fewer wake-ups of the
+/// other worker (measured on inspect: fewer times scheduled per request).
+/// Nothing polls it while parked, so a close by the engine is only seen on
+/// the next use, which the GET retry covers.
+struct Conn {
+    sender: Sender,
+    io: Connection,
+}
 
 /// Most idle connections kept per engine socket.
 const MAX_IDLE: usize = 8;
 
-fn idle_pool() -> &'static std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Sender>>> {
-    static IDLE: std::sync::OnceLock<std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Sender>>>> =
-        std::sync::OnceLock::new();
+type Pool = std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Conn>>>;
+
+fn idle_pool() -> &'static Pool {
+    static IDLE: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
     IDLE.get_or_init(Default::default)
 }
 
-async fn idle_sender(socket: &Path) -> Option<Sender> {
-    loop {
-        let candidate = idle_pool()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(socket)
-            .and_then(Vec::pop)?;
-        if !candidate.is_closed() && candidate.is_ready() {
-            return Some(candidate);
-        }
-    }
+fn idle_conn(socket: &Path) -> Option<Conn> {
+    idle_pool()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(socket)
+        .and_then(Vec::pop)
 }
 
-fn park(socket: &Path, sender: Sender) {
-    if sender.is_closed() {
+fn park(socket: &Path, conn: Option<Conn>) {
+    let Some(conn) = conn.filter(|c| !c.sender.is_closed()) else {
         return;
-    }
+    };
     let mut pool = idle_pool().lock().unwrap_or_else(|p| p.into_inner());
     let idle = pool.entry(socket.to_path_buf()).or_default();
     if idle.len() < MAX_IDLE {
-        idle.push(sender);
+        idle.push(conn);
     }
 }
 
-async fn connect(socket: &Path, full_path: &str) -> Result<Sender, RawError> {
+async fn open(socket: &Path, full_path: &str) -> Result<(Sender, Connection), RawError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| RawError::Connect {
             path: socket.display().to_string(),
             reason: e.to_string(),
         })?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| RawError::Http {
             path: full_path.to_string(),
             reason: e.to_string(),
-        })?;
+        })
+}
+
+/// A fresh connection for [`send_inline`].
+async fn handshake(socket: &Path, full_path: &str) -> Result<Conn, RawError> {
+    let (sender, io) = open(socket, full_path).await?;
+    Ok(Conn { sender, io })
+}
+
+/// A fresh connection whose I/O runs on a task of its own (writes and
+/// streams, whose bodies outlive the call).
+async fn connect(socket: &Path, full_path: &str) -> Result<Sender, RawError> {
+    let (sender, conn) = open(socket, full_path).await?;
     tokio::spawn(conn);
     Ok(sender)
 }
 
-async fn send(
-    socket: &Path,
-    mut sender: Sender,
-    method: &http::Method,
-    full_path: &str,
-    content_type: &str,
-    body: &Option<Vec<u8>>,
-    keep: bool,
-) -> Result<(u16, bytes::Bytes), RawError> {
-    let http = |reason: String| RawError::Http {
-        path: full_path.to_string(),
-        reason,
-    };
+fn build(request: &Request<'_>) -> Result<http::Request<Full<bytes::Bytes>>, RawError> {
     let mut builder = http::Request::builder()
-        .method(method.clone())
-        .uri(full_path)
+        .method(request.method.clone())
+        .uri(request.full_path)
         .header(http::header::HOST, "engine");
-    if body.is_some() {
-        builder = builder.header(http::header::CONTENT_TYPE, content_type);
+    if request.body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, request.content_type);
     }
-    let req = builder
+    builder
         .body(Full::new(bytes::Bytes::from(
-            body.clone().unwrap_or_default(),
+            request.body.clone().unwrap_or_default(),
         )))
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http_error(request.full_path, e))
+}
+
+fn http_error(full_path: &str, e: impl std::fmt::Display) -> RawError {
+    RawError::Http {
+        path: full_path.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Sends `request` and reads the whole answer.
+async fn exchange(
+    sender: &mut Sender,
+    request: &Request<'_>,
+) -> Result<(u16, bytes::Bytes), RawError> {
     let resp = sender
-        .send_request(req)
+        .send_request(build(request)?)
         .await
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http_error(request.full_path, e))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| http(e.to_string()))?
+        .map_err(|e| http_error(request.full_path, e))?
         .to_bytes();
-    if keep {
-        park(socket, sender);
-    }
     Ok((status, body))
+}
+
+async fn send(mut sender: Sender, request: &Request<'_>) -> Result<(u16, bytes::Bytes), RawError> {
+    exchange(&mut sender, request).await
+}
+
+/// Sends `request` on `conn`, polling the connection's I/O in this task
+/// until the whole answer is read; hands the connection back when it can
+/// be reused.
+async fn send_inline(
+    mut conn: Conn,
+    request: &Request<'_>,
+) -> Result<((u16, bytes::Bytes), Option<Conn>), RawError> {
+    use futures_util::future::{poll_immediate, select, Either};
+    let ended = {
+        let work = std::pin::pin!(exchange(&mut conn.sender, request));
+        match select(work, &mut conn.io).await {
+            Either::Left((answer, _)) => Err(answer?),
+            // The connection ended first (the engine closed it): the
+            // request fails with hyper's reason, or stands if the whole
+            // answer was read before the close.
+            Either::Right((_, work)) => Ok(work.await?),
+        }
+    };
+    match ended {
+        Ok(answer) => Ok((answer, None)),
+        Err(answer) => {
+            // One more turn of the connection settles it into keep-alive
+            // (ready for the next request) or lets it report its end.
+            let reusable = poll_immediate(&mut conn.io).await.is_none();
+            Ok((answer, reusable.then_some(conn)))
+        }
+    }
 }
 
 /// Sends a `GET` on a fresh connection and returns the response with its
@@ -436,5 +489,85 @@ mod tests {
             "%2E%2E%2F%2E%2E%2Fimages%2Fjson"
         );
         assert_eq!(percent_encode("coolify-cp"), "coolify-cp");
+    }
+}
+
+/// The keep-alive pool against a small HTTP/1.1 server on a unix socket
+/// that counts connections and can close each one after its first answer.
+#[cfg(test)]
+mod pool_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Serves `{"n":<connection number>}` to every request; with
+    /// `close_after_one` each connection is closed after its first answer,
+    /// without saying so (as an engine restarting would).
+    async fn serve(dir: &Path, close_after_one: bool) -> (std::path::PathBuf, Arc<AtomicUsize>) {
+        let path = dir.join("engine.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut have = Vec::new();
+                    loop {
+                        let Ok(got) = s.read(&mut buf).await else {
+                            return;
+                        };
+                        if got == 0 {
+                            return;
+                        }
+                        have.extend_from_slice(&buf[..got]);
+                        while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                            have.drain(..end + 4);
+                            let body = format!("{{\"n\":{n}}}");
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if s.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            if close_after_one {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (path, accepted)
+    }
+
+    #[tokio::test]
+    async fn reads_reuse_one_keep_alive_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sock, accepted) = serve(dir.path(), false).await;
+        for _ in 0..5 {
+            let (status, body) = request(&sock, http::Method::GET, "/x", None).await.unwrap();
+            assert_eq!((status, &body[..]), (200, &b"{\"n\":1}"[..]));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_on_a_connection_the_engine_closed_is_retried_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sock, accepted) = serve(dir.path(), true).await;
+        for i in 1..=3 {
+            let (status, body) = request(&sock, http::Method::GET, "/x", None).await.unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(body, format!("{{\"n\":{i}}}").as_bytes());
+        }
+        // Each read found the parked connection closed (or saw it close)
+        // and answered from a fresh one.
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 }
