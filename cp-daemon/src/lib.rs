@@ -22,5 +22,7 @@ pub mod init;
 pub mod metrics;
 pub mod networks;
 pub mod podman;
+pub mod pools;
 pub mod runtimes;
 pub mod volumes;
+pub mod workloads;

@@ -5,12 +5,14 @@
 //! value fails start with a [`ConfigError`] naming the variable.
 
 mod parse;
+mod pools;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use parse::Namespace;
+pub use pools::PoolSettings;
 
 /// Everything the agent reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,8 @@ pub struct Config {
     pub podman_bin: PathBuf,
     /// `COOLD_RUNTIME_DIR`: where those per-runtime sockets live.
     pub runtime_dir: PathBuf,
+    /// Warm pools and workload specs (`config/pools.rs`).
+    pub pools: PoolSettings,
 }
 
 /// Which endpoint store discovery writes to.
@@ -334,6 +338,7 @@ impl Config {
                 "COOLD_RUNTIME_DIR",
                 &or("COOLD_RUNTIME_DIR", defaults::RUNTIME_DIR),
             )?,
+            pools: pools::read(&get)?,
         })
     }
 }
