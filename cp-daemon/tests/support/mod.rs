@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod corrosion;
 pub mod dns;
+pub mod pools;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
