@@ -24,5 +24,6 @@ pub mod networks;
 pub mod podman;
 pub mod pools;
 pub mod runtimes;
+pub mod sync;
 pub mod volumes;
 pub mod workloads;
