@@ -54,11 +54,11 @@ pub struct WorkloadSpec {
     pub cap_add: Vec<String>,
     #[serde(default)]
     pub pool: PoolSpec,
-    /// State synchronisation through rclone (parsed and validated; the
-    /// runner lands with the sync concern).
+    /// State synchronisation through rclone: the sync concern's own strict
+    /// types (`crate::sync::SyncSpec`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub sync: Option<serde_json::Value>,
+    pub sync: Option<crate::sync::SyncSpec>,
 }
 
 /// `volumes:` — the per-container dirs the agent owns and mounts.

@@ -178,7 +178,16 @@ pub fn validate(spec: &WorkloadSpec) -> Result<(), SpecError> {
             ),
         ));
     }
-    if spec.sync.is_some() {
+    if let Some(sync) = &spec.sync {
+        sync.validate()
+            .map_err(|e| SpecError::new(e.key, e.reason))?;
+        if spec.volumes.state.is_none() {
+            return Err(SpecError::new(
+                "sync",
+                "sync moves the state dir: set volumes.state.target",
+            ));
+        }
+        // Checked in full above, so its errors are named even now.
         return Err(SpecError::new(
             "sync",
             "state sync is not supported by this agent build yet; remove the sync section",
