@@ -359,3 +359,75 @@ fn bad_tenant_ids_are_400_naming_tenant() {
     let (code, v) = c.json("POST", "/api/v1/tenants/tenant-a/sync", None);
     assert_eq!(code, 501, "{v}");
 }
+
+#[test]
+fn workload_claim_status_and_release_work_over_the_broker_stream() {
+    use support::broker::{Broker, Pki};
+    let pki = Pki::new();
+    let broker = Broker::start(&pki, &[]);
+    let dirs = PoolDirs::new();
+    let mut env = dirs.env();
+    env.extend(broker.agent_env(&pki, "pool-host", &[]));
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let c = Coold::start(&refs);
+    broker.wait_streams(1, Duration::from_secs(10));
+    let w = Workload::new("pool-broker");
+    let dispatch = |method: &str, path: &str, body: serde_json::Value| {
+        let req = json!({"host_id": "pool-host", "method": method, "path": path, "body": body});
+        let (code, text) = broker.request("POST", "/v1/coold/dispatch", Some(&req.to_string()));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(json!(text));
+        (code, v)
+    };
+    // A spec as JSON: the same verb table, the same parser.
+    let spec = json!({
+        "id": w.id,
+        "image": support::TEST_IMAGE,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+        "volumes": {"state": {"target": "/data"}},
+        "pool": {"min_size": 1, "max_size": 2}
+    });
+    let (code, v) = dispatch("POST", "/api/v1/workloads", spec);
+    assert_eq!(code, 201, "{v}");
+    let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
+    let (code, v) = dispatch(
+        "POST",
+        "/api/v1/tenants/tenant-a/claim",
+        json!({"workload": w.id}),
+    );
+    assert_eq!((code, &v["cold"]), (200, &json!(false)), "{v}");
+    let (code, s) = dispatch("GET", "/api/v1/tenants/tenant-a/status", json!(null));
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["claims"][0]["container"], v["container"]);
+    let (code, r) = dispatch("POST", "/api/v1/tenants/tenant-a/release", json!({}));
+    assert_eq!((code, &r["outcome"]), (200, &json!("destroyed")), "{r}");
+    let (code, e) = dispatch(
+        "POST",
+        "/api/v1/tenants/Bad/claim",
+        json!({"workload": w.id}),
+    );
+    assert_eq!((code, &e["field"]), (400, &json!("tenant")), "{e}");
+}
+
+#[test]
+fn idle_containers_past_idle_timeout_are_retired_down_to_min() {
+    let dirs = PoolDirs::new();
+    let c = dirs.start();
+    let w = Workload::new("pool-idle");
+    // min 0, and reuse puts the released container back idle: it is then
+    // the one idle container above min, retired once idle_timeout passes.
+    let spec = w.spec(0, 1).replace(
+        "  idle_timeout: 10m\n",
+        "  idle_timeout: 2s\n  on_release: reuse\n",
+    );
+    put_spec(&c, &spec);
+    let (code, v) = claim(&c, "tenant-a", json!({"workload": w.id}));
+    assert_eq!((code, &v["cold"]), (200, &json!(true)), "{v}");
+    let (code, r) = c.json("POST", "/api/v1/tenants/tenant-a/release", Some("{}"));
+    assert_eq!((code, &r["outcome"]), (200, &json!("returned")), "{r}");
+    let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 0 && p["pending"] == 0);
+    let started = std::time::Instant::now();
+    while !w.containers().is_empty() {
+        assert!(started.elapsed() < WITHIN, "retired container still exists");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
