@@ -6,6 +6,7 @@
 
 mod parse;
 mod pools;
+mod sync;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 pub use parse::Namespace;
 pub use pools::PoolSettings;
+pub use sync::SyncConfig;
 
 /// Everything the agent reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +84,8 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     /// Warm pools and workload specs (`config/pools.rs`).
     pub pools: PoolSettings,
+    /// `COOLD_RCLONE_BIN`, `COOLD_SYNC_TIMEOUT`: tenant state sync.
+    pub sync: SyncConfig,
 }
 
 /// Which endpoint store discovery writes to.
@@ -339,6 +343,7 @@ impl Config {
                 &or("COOLD_RUNTIME_DIR", defaults::RUNTIME_DIR),
             )?,
             pools: pools::read(&get)?,
+            sync: SyncConfig::from_lookup(get)?,
         })
     }
 }

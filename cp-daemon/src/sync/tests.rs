@@ -449,3 +449,50 @@ fn two_tenants_prefixes_never_overlap() {
         }
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    fn spec_with(prefix: String, path: String) -> SyncSpec {
+        SyncSpec {
+            sink: Sink::S3(S3Sink {
+                bucket: "b".into(),
+                prefix,
+                ..S3Sink::default()
+            }),
+            mappings: vec![Mapping {
+                path,
+                direction: Direction::Bidirectional,
+                mode: Mode::Sync,
+            }],
+            policy: SyncPolicy::default(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever a spec holds, validation answers without panicking, and
+        /// an accepted spec keeps every tenant inside its own place and
+        /// every mapping inside the state dir.
+        #[test]
+        fn accepted_specs_never_leave_their_places(
+            prefix in "(\\$\\{tenantId\\}|[a-z]|\\.|/|\\$|\\{|\\}){0,12}",
+            path in "([a-z]|\\.|/|\\*|\\\\){0,12}",
+            tenant in "[a-z0-9./-]{0,6}",
+        ) {
+            let spec = spec_with(prefix.clone(), path);
+            if spec.validate().is_ok() {
+                let rel = spec.mappings[0].relative_path().expect("validated");
+                prop_assert!(!rel.starts_with('/'));
+                prop_assert!(rel.split('/').all(|c| c != ".." && c != "."));
+                if let Ok(place) = substitute(&prefix, &tenant) {
+                    prop_assert!(place.split('/').all(|c| c != ".." && c != "."), "{place}");
+                    prop_assert!(place.contains(&tenant));
+                }
+            }
+        }
+    }
+}

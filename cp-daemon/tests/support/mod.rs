@@ -7,6 +7,7 @@ pub mod broker;
 pub mod corrosion;
 pub mod dns;
 pub mod pools;
+pub mod s3;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
