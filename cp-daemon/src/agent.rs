@@ -115,8 +115,9 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     // Specs are judged by the same deny policy as a create; a bad file
     // fails start naming file, key and line.
     let workloads = WorkloadStore::open(&config.pools.workloads_dir, deny.clone())?;
-    let pools = Pools::open(pools_config(&config))?;
     let stop = CancellationToken::new();
+    let state_sync = crate::sync::StateSync::from_config(&config.sync, tools_for(&config));
+    let pools = Pools::open(pools_config(&config), state_sync, stop.child_token())?;
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     // DNS reads discovery's view; its servers wait for their bridges on
     // their own, so nothing here blocks on a namespace network existing.
@@ -224,6 +225,15 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     outcome
 }
 
+/// Host tools (iptables, nft, rclone) run from the host root when the
+/// agent has one mounted (the appliance), else from `PATH`.
+fn tools_for(config: &Config) -> ToolRunner {
+    match &config.host_root {
+        Some(root) => ToolRunner::in_host_root(root),
+        None => ToolRunner::from_path(),
+    }
+}
+
 /// The pools' files, and the tag that marks this agent's pool containers:
 /// derived from its data dir, so agents with other data never touch them.
 fn pools_config(config: &Config) -> PoolsConfig {
@@ -243,10 +253,7 @@ fn pools_config(config: &Config) -> PoolsConfig {
 /// merged into the kernel before any listener serves, so the first verb
 /// already sees the restored rule set.
 async fn restore_firewall(config: &Config, health: &Health) -> Result<FirewallStore, AgentError> {
-    let tools = match &config.host_root {
-        Some(root) => ToolRunner::in_host_root(root),
-        None => ToolRunner::from_path(),
-    };
+    let tools = tools_for(config);
     let cfg = StoreConfig {
         snapshots: SnapshotPaths {
             rules: config.rules_path.clone(),

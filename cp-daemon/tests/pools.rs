@@ -36,8 +36,8 @@ fn health_of(c: &Coold, container: &str) -> serde_json::Value {
 #[test]
 fn pool_reaches_min_size_with_healthy_hardened_containers() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-min");
+    let c = dirs.start();
     put_spec(&c, &w.spec(2, 3));
     let pool = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 2);
     assert_eq!(pool["claimed"], 0);
@@ -87,8 +87,8 @@ fn pool_reaches_min_size_with_healthy_hardened_containers() {
 #[test]
 fn claim_returns_a_warm_container_and_the_pool_refills() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-claim");
+    let c = dirs.start();
     put_spec(&c, &w.spec(1, 3));
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
     let idle = w.containers();
@@ -120,8 +120,8 @@ fn claim_returns_a_warm_container_and_the_pool_refills() {
 #[test]
 fn the_same_tenant_gets_the_same_container() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-same");
+    let c = dirs.start();
     put_spec(&c, &w.spec(1, 3));
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
     let (code, first) = claim(&c, "tenant-a", json!({"workload": w.id}));
@@ -138,8 +138,8 @@ fn the_same_tenant_gets_the_same_container() {
 #[test]
 fn release_wipes_state_and_secrets_before_it_answers() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-release");
+    let c = dirs.start();
     put_spec(&c, &w.spec(1, 3));
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
     let (code, v) = claim(
@@ -189,8 +189,8 @@ fn release_wipes_state_and_secrets_before_it_answers() {
 #[test]
 fn reuse_returns_a_wiped_container_to_the_pool() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-reuse");
+    let c = dirs.start();
     let spec = w.spec(1, 1).replace(
         "  idle_timeout: 10m\n",
         "  idle_timeout: 10m\n  on_release: reuse\n",
@@ -203,7 +203,8 @@ fn reuse_returns_a_wiped_container_to_the_pool() {
     exec(&c, &name, &["sh", "-c", "echo mine > /data/file"]);
     let (code, r) = c.json("POST", "/api/v1/tenants/tenant-a/release", Some("{}"));
     assert_eq!(code, 200, "{r}");
-    assert_eq!(r["outcome"], "returned");
+    let log = c.stderr.lock().map(|l| l.clone()).unwrap_or_default();
+    assert_eq!(r["outcome"], "returned", "{r}\n{log}");
     let (code, v) = claim(&c, "tenant-b", json!({"workload": w.id}));
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["container"], name.as_str());
@@ -214,8 +215,8 @@ fn reuse_returns_a_wiped_container_to_the_pool() {
 #[test]
 fn two_tenants_never_see_each_others_files() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-iso");
+    let c = dirs.start();
     put_spec(&c, &w.spec(2, 3));
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 2);
     let (_, a) = claim(
@@ -266,8 +267,8 @@ fn two_tenants_never_see_each_others_files() {
 #[test]
 fn claim_at_max_size_with_nothing_idle_is_429_and_a_cold_claim_says_so() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-max");
+    let c = dirs.start();
     put_spec(&c, &w.spec(0, 1));
     let (code, v) = claim(&c, "tenant-a", json!({"workload": w.id}));
     assert_eq!(code, 200, "{v}");
@@ -357,7 +358,7 @@ fn bad_tenant_ids_are_400_naming_tenant() {
     let (code, v) = claim(&c, "tenant-a", json!({"workload": "no-such-workload"}));
     assert_eq!(code, 404, "{v}");
     let (code, v) = c.json("POST", "/api/v1/tenants/tenant-a/sync", None);
-    assert_eq!(code, 501, "{v}");
+    assert_eq!(code, 404, "no claim, nothing to sync: {v}");
 }
 
 #[test]
@@ -369,9 +370,9 @@ fn workload_claim_status_and_release_work_over_the_broker_stream() {
     let mut env = dirs.env();
     env.extend(broker.agent_env(&pki, "pool-host", &[]));
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let w = Workload::new("pool-broker");
     let c = Coold::start(&refs);
     broker.wait_streams(1, Duration::from_secs(10));
-    let w = Workload::new("pool-broker");
     let dispatch = |method: &str, path: &str, body: serde_json::Value| {
         let req = json!({"host_id": "pool-host", "method": method, "path": path, "body": body});
         let (code, text) = broker.request("POST", "/v1/coold/dispatch", Some(&req.to_string()));
@@ -411,8 +412,8 @@ fn workload_claim_status_and_release_work_over_the_broker_stream() {
 #[test]
 fn idle_containers_past_idle_timeout_are_retired_down_to_min() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("pool-idle");
+    let c = dirs.start();
     // min 0, and reuse puts the released container back idle: it is then
     // the one idle container above min, retired once idle_timeout passes.
     let spec = w.spec(0, 1).replace(

@@ -81,6 +81,18 @@ fn invalid_cases(spec: &str) -> Vec<(&'static str, String, &'static str, u16)> {
             403,
         ),
         ("user by name", format!("{spec}user: nobody\n"), "user", 400),
+        (
+            "sync path shared by every tenant",
+            format!("{spec}sync:\n  sink:\n    type: local\n    path: /srv/state\n  mappings:\n    - path: /\n      direction: bidirectional\n      mode: sync\n"),
+            "sync.sink.path",
+            400,
+        ),
+        (
+            "sync unknown key",
+            format!("{spec}sync:\n  sink:\n    type: local\n    path: /srv/state/${{tenantId}}\n  mappings:\n    - path: /\n      direction: sideways\n"),
+            "sync.mappings[0].direction",
+            400,
+        ),
         ("bad id", spec.replacen("id: ", "id: Bad/", 1), "id", 400),
     ]
 }
@@ -88,8 +100,8 @@ fn invalid_cases(spec: &str) -> Vec<(&'static str, String, &'static str, u16)> {
 #[test]
 fn each_invalid_spec_key_is_refused_naming_it() {
     let dirs = PoolDirs::new();
-    let c = dirs.start();
     let w = Workload::new("spec-bad");
+    let c = dirs.start();
     let spec = w.spec(1, 3).replace("\nread_only: true\n", "\n");
     for (what, text, field, status) in invalid_cases(&spec) {
         let (code, v) = c.json("POST", "/api/v1/workloads", Some(&text));

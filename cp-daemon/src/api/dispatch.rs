@@ -197,7 +197,7 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
         Verb::TenantClaim { tenant } => pools::verbs::claim(ctx, &tenant, body).await,
         Verb::TenantRelease { tenant } => pools::verbs::release(ctx, &tenant, body).await,
         Verb::TenantStatus { tenant } => pools::verbs::status(ctx, &tenant),
-        Verb::TenantSync { tenant } => pools::verbs::sync(ctx, &tenant),
+        Verb::TenantSync { tenant } => pools::verbs::sync(ctx, &tenant, body).await,
     }
 }
 

@@ -22,7 +22,8 @@ use crate::firewall::{
 use crate::images::{ImageInfo, PullRequest, Pulled, RegistryAuth};
 use crate::networks::{CreateNetwork, NetworkInfo, Subnet};
 use crate::pools::verbs::{
-    ClaimRequest, ClaimView, PoolView, ReleaseRequest, ReleaseView, TenantStatus,
+    ClaimRequest, ClaimView, MappingView, PoolView, ReleaseRequest, ReleaseView, SyncRequest,
+    SyncView, TenantStatus,
 };
 use crate::volumes::{CreateVolume, VolumeInfo};
 use crate::workloads::spec::{
@@ -61,7 +62,7 @@ use crate::workloads::verbs::{WorkloadList, WorkloadView};
         ReconcileOutcome, RegisterRequest, Endpoint,
         WorkloadSpec, Volumes, VolumeTarget, SpecHealthcheck, SpecPort, Deploy, Resources, Limits,
         PoolSpec, OnRelease, WorkloadView, WorkloadList, PoolView, ClaimRequest, ClaimView,
-        ReleaseRequest, ReleaseView, TenantStatus
+        ReleaseRequest, ReleaseView, TenantStatus, SyncRequest, SyncView, MappingView
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -302,6 +303,7 @@ fn workloads_delete() {}
               (status = 400, description = "bad tenant, workload or secret name; `field` names it", body = ErrorBody),
               (status = 404, description = "no such workload", body = ErrorBody),
               (status = 409, description = "a claim or release of this tenant is in progress", body = ErrorBody),
+              (status = 502, description = "the state download failed; the claim was undone", body = ErrorBody),
               (status = 429, description = "the pool is at max_size with nothing idle", body = ErrorBody)))]
 fn tenants_claim() {}
 
@@ -309,7 +311,8 @@ fn tenants_claim() {}
     params(("tenant" = String, Path, description = "tenant id")),
     request_body = ReleaseRequest,
     responses((status = 200, description = "state and secrets wiped from disk; container destroyed (or returned with on_release: reuse)", body = ReleaseView),
-              (status = 404, description = "the tenant holds no claim", body = ErrorBody)))]
+              (status = 404, description = "the tenant holds no claim", body = ErrorBody),
+              (status = 502, description = "the state upload failed: nothing was wiped, the tenant still holds the container; retry", body = ErrorBody)))]
 fn tenants_release() {}
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "pools",
@@ -319,7 +322,12 @@ fn tenants_status() {}
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/sync", tag = "pools",
     params(("tenant" = String, Path, description = "tenant id")),
-    responses((status = 501, description = "state sync is not in this build", body = ErrorBody)))]
+    request_body = SyncRequest,
+    responses((status = 200, description = "what each mapping did", body = SyncView),
+              (status = 403, description = "sync.policy.manual is off", body = ErrorBody),
+              (status = 404, description = "the tenant holds no claim", body = ErrorBody),
+              (status = 422, description = "the workload has no sync section", body = ErrorBody),
+              (status = 502, description = "rclone failed; the message names the mapping", body = ErrorBody)))]
 fn tenants_sync() {}
 
 #[cfg(test)]

@@ -126,6 +126,24 @@ impl ContainerDirs {
     }
 }
 
+/// Gives everything under `dir` to `owner` (downloaded state arrives
+/// owned by the agent). Symlinks are re-owned themselves, never followed.
+pub fn own_tree(dir: &Path, owner: Option<(u32, u32)>) -> Result<(), DirError> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| err(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| err(dir, e))?;
+        let path = entry.path();
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid)).map_err(|e| err(&path, e))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            own_tree(&path, owner)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks a secret's name: one plain file name.
 pub fn check_secret_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();

@@ -51,6 +51,12 @@ pub enum PoolError {
     Claims(#[from] claims::ClaimsError),
     #[error("pool container not ready: {0}")]
     NotReady(String),
+    /// The state download of a claim failed; the claim was undone.
+    #[error("state download failed, the claim was undone: {0}")]
+    Download(crate::sync::SyncError),
+    /// The state upload of a release failed; nothing was wiped.
+    #[error("state upload failed; the state dir is kept and the tenant still holds the container, retry the release: {0}")]
+    Upload(crate::sync::SyncError),
 }
 
 impl From<PoolError> for ApiError {
@@ -59,6 +65,9 @@ impl From<PoolError> for ApiError {
             PoolError::Api(e) => e,
             PoolError::NotReady(m) => {
                 ApiError::Unavailable(format!("pool container not ready: {m}"))
+            }
+            e @ (PoolError::Download(_) | PoolError::Upload(_)) => {
+                ApiError::BadGateway(e.to_string())
             }
             other => ApiError::Internal(other.to_string()),
         }

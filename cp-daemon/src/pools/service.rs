@@ -2,7 +2,7 @@
 //! that applies the bookkeeping's decisions to the engine, the dirs and the
 //! claims record.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use super::{PoolError, NAME_PREFIX, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORK
 use crate::agent::AgentContext;
 use crate::api::ApiError;
 use crate::podman::raw;
+use crate::sync::{Outcome, Periodic, Retry, StateSync};
 use crate::workloads::spec::OnRelease;
 use crate::workloads::StoredSpec;
 
@@ -52,13 +53,28 @@ struct Counters {
 }
 
 /// The pools of this agent.
-#[derive(Debug)]
 pub struct Pools {
     config: PoolsConfig,
     claims: ClaimsFile,
     book: Mutex<Book>,
     wake: Notify,
     counters: Counters,
+    /// rclone runs for specs with `sync:`.
+    sync: StateSync,
+    /// Periodic uploads per claimed container, stopped before its release.
+    periodic: Mutex<HashMap<String, Periodic>>,
+    /// The agent's shutdown: periodic uploads stop with it.
+    shutdown: CancellationToken,
+}
+
+// `StateSync` has no `Debug`: the pools' own leaves it out.
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pools")
+            .field("config", &self.config)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Answer of a claim.
@@ -105,6 +121,28 @@ pub struct PoolView {
     pub max_size: u32,
 }
 
+/// Attempts of the release upload before the release gives up (and keeps
+/// everything for the caller's retry).
+const RELEASE_UPLOAD_ATTEMPTS: u32 = 3;
+
+/// Answer of a manual sync.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SyncView {
+    pub tenant: String,
+    pub workload: String,
+    /// `upload` or `download`.
+    pub direction: String,
+    pub mappings: Vec<MappingView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MappingView {
+    pub path: String,
+    /// `transferred`, or `nothing_stored` (a download for a tenant with
+    /// nothing in the sink yet).
+    pub outcome: String,
+}
+
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -122,13 +160,174 @@ fn limits(stored: &StoredSpec) -> Limits<'_> {
 }
 
 impl Pools {
-    pub fn open(config: PoolsConfig) -> Result<Pools, PoolError> {
+    pub fn open(
+        config: PoolsConfig,
+        sync: StateSync,
+        shutdown: CancellationToken,
+    ) -> Result<Pools, PoolError> {
         Ok(Pools {
             claims: ClaimsFile::open(&config.claims_path)?,
             config,
             book: Mutex::new(Book::default()),
             wake: Notify::new(),
             counters: Counters::default(),
+            sync,
+            periodic: Mutex::new(HashMap::new()),
+            shutdown,
+        })
+    }
+
+    /// Downloads the tenant's state into the container's state dir (policy
+    /// `on_claim`), owned by the spec's user, then starts the periodic
+    /// upload when the spec has one.
+    async fn sync_in(
+        &self,
+        stored: &StoredSpec,
+        tenant: &str,
+        held: &Held,
+    ) -> Result<(), PoolError> {
+        let Some(sync) = &stored.spec.sync else {
+            return Ok(());
+        };
+        let dirs = self.dirs(&held.member.name);
+        if sync.policy.on_claim {
+            if let Err(e) = self.sync.download(sync, tenant, &dirs.state).await {
+                self.counters.sync_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(PoolError::Download(e));
+            }
+            super::dirs::own_tree(&dirs.state, owner(stored.spec.user.as_deref()))
+                .map_err(PoolError::Dirs)?;
+        }
+        self.start_periodic(stored, tenant, &held.member.name);
+        Ok(())
+    }
+
+    fn start_periodic(&self, stored: &StoredSpec, tenant: &str, container: &str) {
+        let Some(sync) = &stored.spec.sync else {
+            return;
+        };
+        let started = Periodic::start(
+            self.sync.clone(),
+            Arc::new(sync.clone()),
+            tenant.to_string(),
+            self.dirs(container).state,
+            self.shutdown.child_token(),
+        );
+        if let Some(p) = started {
+            self.periodic
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(container.to_string(), p);
+        }
+    }
+
+    async fn stop_periodic(&self, container: &str) {
+        let running = self
+            .periodic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(container);
+        if let Some(p) = running {
+            p.stop().await;
+        }
+    }
+
+    /// Uploads the tenant's state (policy `on_release`), retrying a sink
+    /// that is down a few times. On failure nothing is wiped.
+    async fn sync_out(
+        &self,
+        stored: Option<&StoredSpec>,
+        tenant: &str,
+        held: &Held,
+    ) -> Result<(), PoolError> {
+        let Some(sync) = stored.and_then(|s| s.spec.sync.as_ref()) else {
+            return Ok(());
+        };
+        if !sync.policy.on_release {
+            return Ok(());
+        }
+        let state = self.dirs(&held.member.name).state;
+        let retry = Retry {
+            attempts: RELEASE_UPLOAD_ATTEMPTS,
+            backoff: Duration::from_millis(500),
+        };
+        match self.sync.upload_retrying(sync, tenant, &state, retry).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.counters.sync_failures.fetch_add(1, Ordering::Relaxed);
+                Err(PoolError::Upload(e))
+            }
+        }
+    }
+
+    /// `POST /tenants/{tenant}/sync`: a manual upload (default) or download
+    /// of a claimed container's state.
+    pub async fn sync_now(
+        &self,
+        stored: &StoredSpec,
+        tenant: &str,
+        download: bool,
+    ) -> Result<SyncView, ApiError> {
+        let workload = stored.spec.id.as_str();
+        let Some(sync) = &stored.spec.sync else {
+            return Err(ApiError::Unprocessable {
+                field: "workload".into(),
+                message: format!("workload {workload} has no sync section"),
+            });
+        };
+        if !sync.policy.manual {
+            return Err(ApiError::forbidden(
+                "sync.policy.manual",
+                format!("manual sync is off for workload {workload}"),
+            ));
+        }
+        let held = self
+            .book()
+            .pools
+            .get(workload)
+            .and_then(|p| p.claimed.get(tenant).cloned())
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("tenant {tenant} holds no claim on {workload}"))
+            })?;
+        let state = self.dirs(&held.member.name).state;
+        let report = if download {
+            self.sync
+                .download(sync, tenant, &state)
+                .await
+                .and_then(|r| {
+                    super::dirs::own_tree(&state, owner(stored.spec.user.as_deref())).map_err(
+                        |e| crate::sync::SyncError::Local {
+                            mapping: "/".into(),
+                            action: "own",
+                            path: e.path.clone(),
+                            source: std::io::Error::other(e.message),
+                        },
+                    )?;
+                    Ok(r)
+                })
+        } else {
+            self.sync.upload(sync, tenant, &state).await
+        };
+        let report = report.map_err(|e| {
+            self.counters.sync_failures.fetch_add(1, Ordering::Relaxed);
+            ApiError::BadGateway(format!("state sync failed: {e}"))
+        })?;
+        Ok(SyncView {
+            tenant: tenant.to_string(),
+            workload: workload.to_string(),
+            direction: if download { "download" } else { "upload" }.into(),
+            mappings: report
+                .mappings
+                .iter()
+                .map(|m| MappingView {
+                    path: m.path.clone(),
+                    outcome: match m.outcome {
+                        Outcome::Transferred => "transferred",
+                        Outcome::NothingStored => "nothing_stored",
+                    }
+                    .into(),
+                })
+                .collect(),
         })
     }
 
@@ -225,7 +424,11 @@ impl Pools {
             member,
             claimed_at: now_unix(),
         };
-        match self.fill(stored, tenant, &held, secrets) {
+        let filled = match self.fill(stored, tenant, &held, secrets) {
+            Ok(()) => self.sync_in(stored, tenant, &held).await,
+            Err(e) => Err(e),
+        };
+        match filled {
             Ok(()) => {
                 self.book().claimed(workload, tenant, held.clone());
                 self.counters.claims.fetch_add(1, Ordering::Relaxed);
@@ -235,9 +438,11 @@ impl Pools {
                 Ok(self.view(stored, tenant, &held, cold))
             }
             Err(e) => {
-                // The container may hold part of the tenant's secrets: it
-                // is never handed to anyone else.
+                // The container may hold part of the tenant's secrets or
+                // state: it is never handed to anyone else.
+                self.stop_periodic(&held.member.name).await;
                 let dirs = self.dirs(&held.member.name);
+                let _ = dirs.wipe();
                 discard(ctx, &held.member.name, &dirs).await;
                 let _ = self.claims.remove(&held.member.name);
                 self.book().done(workload, tenant);
@@ -330,7 +535,7 @@ impl Pools {
         };
         let name = held.member.name.clone();
         let dirs = self.dirs(&name);
-        let result = self.release_held(ctx, stored, &held, &dirs).await;
+        let result = self.release_held(ctx, stored, tenant, &held, &dirs).await;
         match result {
             Ok(outcome) => {
                 self.counters.releases.fetch_add(1, Ordering::Relaxed);
@@ -364,11 +569,21 @@ impl Pools {
         &self,
         ctx: &AgentContext,
         stored: Option<&StoredSpec>,
+        tenant: &str,
         held: &Held,
         dirs: &ContainerDirs,
     ) -> Result<&'static str, PoolError> {
         let name = &held.member.name;
-        // Wipe first: whatever happens to the container next, the tenant's
+        // Periodic uploads end first, so the release upload is the last
+        // word; state is wiped only once that upload has succeeded.
+        self.stop_periodic(name).await;
+        if let Err(e) = self.sync_out(stored, tenant, held).await {
+            if let Some(s) = stored {
+                self.start_periodic(s, tenant, name);
+            }
+            return Err(e);
+        }
+        // Then wipe: whatever happens to the container next, the tenant's
         // files are gone when this answers.
         dirs.wipe().map_err(PoolError::Dirs)?;
         let reuse = stored
@@ -546,6 +761,9 @@ impl Pools {
                     if let Err(e) = crate::containers::start(ctx, &c.id).await {
                         tracing::warn!(container = %name, error = %e, "claimed pool container did not start again");
                     }
+                }
+                if let Some(s) = ctx.workloads.get(&rec.workload) {
+                    self.start_periodic(&s, &rec.tenant, &name);
                 }
                 self.book().pool(&rec.workload).claimed.insert(
                     rec.tenant.clone(),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dirs::{check_secret_name, MAX_SECRETS, MAX_SECRETS_BYTES};
-pub use super::service::{ClaimView, PoolView, ReleaseView};
+pub use super::service::{ClaimView, MappingView, PoolView, ReleaseView, SyncView};
 use crate::agent::AgentContext;
 use crate::api::{decode, ApiError, Reply};
 use crate::workloads::check_name;
@@ -96,12 +96,39 @@ pub fn status(ctx: &AgentContext, tenant: &str) -> Result<Reply, ApiError> {
     })
 }
 
-/// Manual sync needs the rclone runner, which this build does not have:
-/// a clear 501 rather than a success that synced nothing.
-pub fn sync(ctx: &AgentContext, tenant: &str) -> Result<Reply, ApiError> {
+/// `POST /tenants/{tenant}/sync`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Needed only when the tenant holds claims on several workloads.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// `upload` (default: save the state now) or `download`.
+    #[serde(default)]
+    pub direction: Option<String>,
+}
+
+/// A manual sync of a claimed container's state (`policy.manual`).
+pub async fn sync(ctx: &AgentContext, tenant: &str, body: &[u8]) -> Result<Reply, ApiError> {
     check_tenant(tenant)?;
-    let _ = ctx;
-    Err(ApiError::NotImplemented(
-        "state sync is not supported by this agent build yet".into(),
-    ))
+    let req: SyncRequest = decode::json(body)?;
+    if let Some(w) = &req.workload {
+        check_name("workload", w)?;
+    }
+    let download = match req.direction.as_deref() {
+        None | Some("upload") => false,
+        Some("download") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "direction",
+                format!("direction {other:?} must be upload or download"),
+            ))
+        }
+    };
+    let workload = ctx.pools.workload_of(tenant, req.workload.as_deref())?;
+    let stored = ctx
+        .workloads
+        .get(&workload)
+        .ok_or_else(|| ApiError::NotFound(format!("workload {workload} not found")))?;
+    Reply::ok(ctx.pools.sync_now(&stored, tenant, download).await?)
 }

@@ -187,11 +187,6 @@ pub fn validate(spec: &WorkloadSpec) -> Result<(), SpecError> {
                 "sync moves the state dir: set volumes.state.target",
             ));
         }
-        // Checked in full above, so its errors are named even now.
-        return Err(SpecError::new(
-            "sync",
-            "state sync is not supported by this agent build yet; remove the sync section",
-        ));
     }
     for (k, v) in &spec.environment {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {

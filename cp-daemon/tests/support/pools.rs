@@ -45,7 +45,8 @@ impl PoolDirs {
 }
 
 /// A workload id no other test uses, whose containers are removed when
-/// dropped.
+/// dropped. Declare it before the agent: locals drop in reverse order, so
+/// the agent stops first and cannot refill the pool after the sweep.
 pub struct Workload {
     pub id: String,
 }
@@ -73,8 +74,8 @@ volumes:
 healthcheck:
   test: [CMD, 'true']
   interval: 1s
-  timeout: 2s
-  retries: 2
+  timeout: 10s
+  retries: 3
 deploy:
   resources:
     limits:
