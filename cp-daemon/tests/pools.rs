@@ -432,3 +432,32 @@ fn idle_containers_past_idle_timeout_are_retired_down_to_min() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn an_idle_container_that_stops_is_replaced_and_never_claimed() {
+    let dirs = PoolDirs::new();
+    let w = Workload::new("pool-dead");
+    let c = dirs.start();
+    put_spec(&c, &w.spec(1, 3));
+    let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
+    let old = w.containers().pop().expect("idle container");
+    support::run_ok("podman", &["kill", &old]);
+    let started = std::time::Instant::now();
+    loop {
+        let now = w.containers();
+        let (_, v) = c.json("GET", &format!("/api/v1/workloads/{}", w.id), None);
+        if !now.contains(&old) && now.len() == 1 && v["pool"]["idle"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < WITHIN,
+            "stopped idle container not replaced: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, v) = claim(&c, "tenant-a", json!({"workload": w.id}));
+    assert_eq!(code, 200, "{v}");
+    assert_ne!(v["container"], old.as_str());
+    let info = health_of(&c, v["container"].as_str().expect("container"));
+    assert_eq!(info["state"]["running"], true, "{info}");
+}

@@ -181,6 +181,21 @@ impl Book {
         Refill { retire, make }
     }
 
+    /// Takes out the idle members that were idle before `listed` yet are
+    /// not among the running containers listed then (they crashed or were
+    /// removed behind the agent's back): a claim must never get one.
+    pub fn prune_idle(&mut self, running: &BTreeSet<String>, listed: Instant) -> Vec<Member> {
+        let mut gone = Vec::new();
+        for pool in self.pools.values_mut() {
+            let (keep, dead): (Vec<Member>, Vec<Member>) = std::mem::take(&mut pool.idle)
+                .into_iter()
+                .partition(|m| m.since >= listed || running.contains(&m.id));
+            pool.idle = keep;
+            gone.extend(dead);
+        }
+        gone
+    }
+
     /// A background warm-up finished.
     pub fn made(&mut self, workload: &str, member: Option<Member>) {
         let pool = self.pool(workload);
@@ -293,6 +308,25 @@ mod tests {
         let r = b.refill("w", Some(limits(1, 5)), now);
         assert_eq!(r.retire.len(), 1);
         assert_eq!(r.make, 1);
+    }
+
+    #[test]
+    fn idle_members_that_stopped_running_are_pruned_but_new_ones_are_kept() {
+        let mut b = Book::default();
+        let listed = Instant::now();
+        let before = listed - Duration::from_secs(1);
+        b.pool("w").idle.extend([
+            member("alive", "h1", before),
+            member("dead", "h1", before),
+            member("new", "h1", listed + Duration::from_millis(1)),
+        ]);
+        let running = BTreeSet::from(["alive".to_string()]);
+        let gone = b.prune_idle(&running, listed);
+        assert_eq!(
+            gone.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["dead"]
+        );
+        assert_eq!(b.pool("w").idle.len(), 2);
     }
 
     #[test]

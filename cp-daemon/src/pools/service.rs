@@ -842,12 +842,34 @@ pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
         }
     }
     loop {
+        prune_dead(&ctx).await;
         refill_once(&ctx);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = pools.wake.notified() => {}
             _ = tokio::time::sleep(pools.config.refill_interval) => {}
         }
+    }
+}
+
+/// Drops idle containers that are no longer running, so a claim never
+/// gets a dead one and the refill replaces them. One list call per pass,
+/// off the claim path.
+async fn prune_dead(ctx: &Arc<AgentContext>) {
+    let listed = Instant::now();
+    let Ok(list) = raw::list_containers(&ctx.engine.socket).await else {
+        return;
+    };
+    let running: BTreeSet<String> = list
+        .into_iter()
+        .filter(|c| c.state == "running")
+        .map(|c| c.id)
+        .collect();
+    let gone = ctx.pools.book().prune_idle(&running, listed);
+    for m in gone {
+        tracing::warn!(container = %m.name, "idle pool container stopped running; replacing it");
+        let dirs = ctx.pools.dirs(&m.name);
+        discard(ctx, &m.name, &dirs).await;
     }
 }
 
