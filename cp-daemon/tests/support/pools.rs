@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{unique, Coold, TEST_IMAGE};
+use super::{poll_json, unique, Coold, TEST_IMAGE};
 
 /// The dirs one agent's pools use; they outlive the agent process, so a
 /// restarted agent finds its claims.
@@ -131,20 +131,10 @@ pub fn wait_pool(
     within: Duration,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let (code, v) = c.json("GET", &format!("/api/v1/workloads/{id}"), None);
-        assert_eq!(code, 200, "{v}");
-        if pred(&v["pool"]) {
-            return v["pool"].clone();
-        }
-        assert!(
-            started.elapsed() < within,
-            "pool {id} did not reach the state within {within:?}: {}",
-            v["pool"]
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_json(c, &format!("/api/v1/workloads/{id}"), within, |v| {
+        pred(&v["pool"])
+    })["pool"]
+        .clone()
 }
 
 /// Runs `cmd` in a container through the agent: (exit code, stdout).
