@@ -357,6 +357,25 @@ async fn a_retrying_upload_tries_a_down_sink_again_but_not_bad_input() {
 }
 
 #[tokio::test]
+async fn a_symlink_planted_in_the_state_dir_is_never_followed_on_upload() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let host_file = tmp.path().join("host-secret");
+    std::fs::write(&host_file, b"host only").expect("write");
+    let spec = whole(local_sink(&tmp.path().join("sink"), ""));
+    let state = fresh_dir(&tmp, "c");
+    write(&state, "own", b"tenant");
+    std::os::unix::fs::symlink(&host_file, state.join("link-to-host")).expect("symlink");
+    std::os::unix::fs::symlink(tmp.path(), state.join("dir-link")).expect("symlink");
+    runner().upload(&spec, "t", &state).await.expect("upload");
+    assert_eq!(
+        tree(&tmp.path().join("sink/t"))
+            .into_keys()
+            .collect::<Vec<_>>(),
+        ["own"]
+    );
+}
+
+#[tokio::test]
 async fn rclone_runs_chrooted_into_the_host_root() {
     // Inside the appliance rclone is the host's, run chrooted into the
     // host root; here the host root is `/`, so the same paths hold.

@@ -319,3 +319,43 @@ impl Drop for Cleanup {
         let _ = podman(&["rm", "-f", "-t", "0", &self.0]);
     }
 }
+
+/// Tenant state sync runs the host's rclone chrooted into the read-only
+/// host root (docs/sync.md): it must be able to write state dirs under the
+/// data dir there, and nothing else. Run the way coold runs it, from inside
+/// the appliance's mount namespace (the scratch image has no loader, so the
+/// host's is named explicitly to start the host's chroot).
+#[test]
+fn rclone_chrooted_into_the_host_root_writes_the_data_dir_only() {
+    let inst = Instance::new();
+    ok_json(run(inst.up(&["-o", "json"])));
+    let pid =
+        String::from_utf8_lossy(&podman(&["inspect", "-f", "{{.State.Pid}}", &inst.name]).stdout)
+            .trim()
+            .to_owned();
+    let src = inst.dir.path().join("tenant-src");
+    std::fs::create_dir_all(&src).expect("src dir");
+    std::fs::write(src.join("state.txt"), "tenant").expect("src file");
+    let copy_into = |dst: &std::path::Path| {
+        Command::new("nsenter")
+            .args(["-t", &pid, "-m", "--"])
+            .arg("/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+            .args(["--library-path", "/host/usr/lib/x86_64-linux-gnu"])
+            .args(["/host/usr/sbin/chroot", "/host", "/usr/bin/rclone"])
+            .args(["--config", "", "--retries", "1", "copy"])
+            .arg(&src)
+            .arg(dst)
+            .output()
+            .expect("run nsenter")
+    };
+    let state_dir = inst.dir.path().join("lib/states/probe");
+    let into_data = copy_into(&state_dir);
+    assert!(into_data.status.success(), "{}", stderr(&into_data));
+    assert_eq!(
+        std::fs::read_to_string(state_dir.join("state.txt")).expect("synced file"),
+        "tenant"
+    );
+    let elsewhere = copy_into(&inst.dir.path().join("elsewhere"));
+    assert!(!elsewhere.status.success(), "host root stays read-only");
+    assert!(stderr(&elsewhere).contains("read-only file system"));
+}

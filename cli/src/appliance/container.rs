@@ -150,6 +150,13 @@ fn create_body(s: &CpSettings, image: &str, coold_sha256: &str) -> ContainerCrea
                     dir(&s.config_dir),
                     dir(&s.data_dir),
                     dir(&s.run_dir),
+                    // Host tools run chrooted into the read-only host root;
+                    // rclone writes tenant state dirs under the data dir
+                    // there (docs/sync.md), so it is writable there too.
+                    bind(
+                        &s.data_dir,
+                        &format!("{HOST_ROOT_IN_CONTAINER}{}", s.data_dir.display()),
+                    ),
                 ];
                 if let Some(link) = &s.broker {
                     for (src, target) in [

@@ -291,6 +291,11 @@ fn each_invalid_key_is_refused_by_name() {
             "sync.sink.rclone_flags[0]",
         ),
         (
+            "flag following symlinks",
+            with(s3_spec(), "/sink/rclone_flags", json!(["--copy-links"])),
+            "sync.sink.rclone_flags[0]",
+        ),
+        (
             "no mappings",
             with(s3_spec(), "/mappings", json!([])),
             "sync.mappings",

@@ -233,6 +233,14 @@ fn validate_flags(key: &str, flags: &[String]) -> Result<(), SpecError> {
                 ),
             ));
         }
+        // A tenant's container writes the state dir: following its
+        // symlinks would upload host files into the tenant's sink.
+        if name.contains("link") && name != "--skip-links" {
+            return Err(bad(
+                key,
+                format!("{name} is not allowed: symlinks in a state dir are never followed"),
+            ));
+        }
         let lower = name.to_ascii_lowercase();
         if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
             return Err(bad(
