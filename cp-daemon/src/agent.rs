@@ -23,7 +23,9 @@ use crate::health::{Health, Status};
 use crate::hosttools::ToolRunner;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
+use crate::pools::{Pools, PoolsConfig};
 use crate::runtimes::Runtimes;
+use crate::workloads::WorkloadStore;
 
 /// What every verb handler can reach.
 #[derive(Debug)]
@@ -40,6 +42,10 @@ pub struct AgentContext {
     /// Allowed OCI runtimes and their per-runtime engine services.
     pub runtimes: Runtimes,
     pub dns: DnsHandle,
+    /// Workload specs (`COOLD_WORKLOADS_DIR`).
+    pub workloads: WorkloadStore,
+    /// Warm pools and tenant claims.
+    pub pools: Pools,
 }
 
 /// Why the agent could not start or had to stop.
@@ -59,6 +65,10 @@ pub enum AgentError {
     Store(StoreError),
     #[error(transparent)]
     Dns(#[from] DnsError),
+    #[error("COOLD_WORKLOADS_DIR: {0}")]
+    Workloads(#[from] crate::workloads::StoreError),
+    #[error("pools: {0}")]
+    Pools(#[from] crate::pools::PoolError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -102,7 +112,12 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         config.podman_bin.clone(),
         config.runtime_dir.clone(),
     );
+    // Specs are judged by the same deny policy as a create; a bad file
+    // fails start naming file, key and line.
+    let workloads = WorkloadStore::open(&config.pools.workloads_dir, deny.clone())?;
     let stop = CancellationToken::new();
+    let state_sync = crate::sync::StateSync::from_config(&config.sync, tools_for(&config));
+    let pools = Pools::open(pools_config(&config), state_sync, stop.child_token())?;
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     // DNS reads discovery's view; its servers wait for their bridges on
     // their own, so nothing here blocks on a namespace network existing.
@@ -117,6 +132,8 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         deny,
         runtimes,
         dns,
+        workloads,
+        pools,
     });
 
     // Bind every listener before reporting anything, so a port clash fails
@@ -156,6 +173,14 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         tasks.spawn(async move {
             sync.run(stop).await;
             "discovery-sync"
+        });
+    }
+    {
+        ctx.health.register(crate::pools::COMPONENT, false);
+        let (ctx, stop) = (ctx.clone(), stop.clone());
+        tasks.spawn(async move {
+            crate::pools::run(ctx, stop).await;
+            "pools"
         });
     }
     if let Some(link) = ctx.config.broker.clone() {
@@ -200,14 +225,35 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     outcome
 }
 
+/// Host tools (iptables, nft, rclone) run from the host root when the
+/// agent has one mounted (the appliance), else from `PATH`.
+fn tools_for(config: &Config) -> ToolRunner {
+    match &config.host_root {
+        Some(root) => ToolRunner::in_host_root(root),
+        None => ToolRunner::from_path(),
+    }
+}
+
+/// The pools' files, and the tag that marks this agent's pool containers:
+/// derived from its data dir, so agents with other data never touch them.
+fn pools_config(config: &Config) -> PoolsConfig {
+    use sha2::{Digest, Sha256};
+    let claims_path = config.data_dir.join("pools").join("claims.json");
+    let tag = hex::encode(&Sha256::digest(claims_path.as_os_str().as_encoded_bytes())[..6]);
+    PoolsConfig {
+        states_dir: config.pools.states_dir.clone(),
+        secrets_dir: config.pools.secrets_dir.clone(),
+        claims_path,
+        agent_tag: tag,
+        refill_interval: config.pools.refill_interval,
+    }
+}
+
 /// Boot restore (seed 000, Persistence): snapshots and both planes are
 /// merged into the kernel before any listener serves, so the first verb
 /// already sees the restored rule set.
 async fn restore_firewall(config: &Config, health: &Health) -> Result<FirewallStore, AgentError> {
-    let tools = match &config.host_root {
-        Some(root) => ToolRunner::in_host_root(root),
-        None => ToolRunner::from_path(),
-    };
+    let tools = tools_for(config);
     let cfg = StoreConfig {
         snapshots: SnapshotPaths {
             rules: config.rules_path.clone(),

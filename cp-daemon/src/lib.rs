@@ -22,6 +22,8 @@ pub mod init;
 pub mod metrics;
 pub mod networks;
 pub mod podman;
+pub mod pools;
 pub mod runtimes;
 pub mod sync;
 pub mod volumes;
+pub mod workloads;

@@ -14,7 +14,7 @@ use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{containers, discovery, dns, host, images, networks, volumes};
+use crate::{containers, discovery, dns, host, images, networks, pools, volumes, workloads};
 
 /// A body that arrives over time (logs with `follow`, streamed exec). Each
 /// item is one NDJSON line; the stream ends when the source ends, and is
@@ -190,6 +190,14 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
         }),
         Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
         Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
+        Verb::WorkloadPut => workloads::verbs::put(ctx, body),
+        Verb::WorkloadList => workloads::verbs::list(ctx),
+        Verb::WorkloadGet { id } => workloads::verbs::get(ctx, &id),
+        Verb::WorkloadDelete { id } => workloads::verbs::delete(ctx, &id),
+        Verb::TenantClaim { tenant } => pools::verbs::claim(ctx, &tenant, body).await,
+        Verb::TenantRelease { tenant } => pools::verbs::release(ctx, &tenant, body).await,
+        Verb::TenantStatus { tenant } => pools::verbs::status(ctx, &tenant),
+        Verb::TenantSync { tenant } => pools::verbs::sync(ctx, &tenant, body).await,
     }
 }
 

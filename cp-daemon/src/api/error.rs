@@ -30,6 +30,12 @@ pub enum ApiError {
     Unprocessable { field: String, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// The object is busy or in a state that forbids the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// A limit is reached (a pool at `max_size`); retry later.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// An upstream the engine reached for (a registry) failed.
     #[error("{0}")]
     BadGateway(String),
@@ -102,6 +108,8 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Engine(e) => match e {

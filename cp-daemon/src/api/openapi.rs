@@ -21,7 +21,16 @@ use crate::firewall::{
 };
 use crate::images::{ImageInfo, PullRequest, Pulled, RegistryAuth};
 use crate::networks::{CreateNetwork, NetworkInfo, Subnet};
+use crate::pools::verbs::{
+    ClaimRequest, ClaimView, MappingView, PoolView, ReleaseRequest, ReleaseView, SyncRequest,
+    SyncView, TenantStatus,
+};
 use crate::volumes::{CreateVolume, VolumeInfo};
+use crate::workloads::spec::{
+    Deploy, Limits, OnRelease, PoolSpec, Resources, SpecHealthcheck, SpecPort, VolumeTarget,
+    Volumes, WorkloadSpec,
+};
+use crate::workloads::verbs::{WorkloadList, WorkloadView};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,7 +49,9 @@ use crate::volumes::{CreateVolume, VolumeInfo};
         host_info, host_containers, host_stats, openapi_json,
         firewall_allow, firewall_delete, firewall_list, firewall_bulk, firewall_reconcile,
         services_register, services_endpoints, services_endpoint_delete,
-        dns_lookup, dns_stats
+        dns_lookup, dns_stats,
+        workloads_put, workloads_list, workloads_get, workloads_delete,
+        tenants_claim, tenants_release, tenants_status, tenants_sync
     ),
     components(schemas(
         ErrorBody, CreateContainer, PortMapping, Protocol, Mount, MountKind, RestartPolicy,
@@ -48,7 +59,10 @@ use crate::volumes::{CreateVolume, VolumeInfo};
         ExecRequest, ExecOutput, LogLine, HealthcheckResult, PullRequest, RegistryAuth, Pulled,
         ImageInfo, CreateVolume, VolumeInfo, CreateNetwork, NetworkInfo, Subnet,
         RuleRequest, PortValue, RuleView, RuleList, BulkRequest, BulkOutcome, ReconcileRequest,
-        ReconcileOutcome, RegisterRequest, Endpoint
+        ReconcileOutcome, RegisterRequest, Endpoint,
+        WorkloadSpec, Volumes, VolumeTarget, SpecHealthcheck, SpecPort, Deploy, Resources, Limits,
+        PoolSpec, OnRelease, WorkloadView, WorkloadList, PoolView, ClaimRequest, ClaimView,
+        ReleaseRequest, ReleaseView, TenantStatus, SyncRequest, SyncView, MappingView
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -257,6 +271,65 @@ fn dns_lookup() {}
     responses((status = 200, description = "upstream, port, names served, and per namespace: server state, queries, answers by rcode, forwarded, upstream errors, dropped", content_type = "application/json")))]
 fn dns_stats() {}
 
+#[utoipa::path(post, path = "/api/v1/workloads", tag = "pools",
+    request_body(content = WorkloadSpec, description = "the spec as YAML or JSON (seed 001's format); refused keys name key and line", content_type = "application/yaml"),
+    responses((status = 201, description = "added", body = WorkloadView),
+              (status = 200, description = "replaced; idle containers of the old spec are retired", body = WorkloadView),
+              (status = 400, description = "invalid spec; `field` names the key, the message its line", body = ErrorBody),
+              (status = 403, description = "refused by the deny filter (privileged, host network, …)", body = ErrorBody)))]
+fn workloads_put() {}
+
+#[utoipa::path(get, path = "/api/v1/workloads", tag = "pools",
+    responses((status = 200, description = "every spec with its pool", body = WorkloadList)))]
+fn workloads_list() {}
+
+#[utoipa::path(get, path = "/api/v1/workloads/{id}", tag = "pools",
+    params(("id" = String, Path, description = "workload id")),
+    responses((status = 200, description = "the spec with its pool", body = WorkloadView),
+              (status = 404, description = "no such workload", body = ErrorBody)))]
+fn workloads_get() {}
+
+#[utoipa::path(delete, path = "/api/v1/workloads/{id}", tag = "pools",
+    params(("id" = String, Path, description = "workload id")),
+    responses((status = 204, description = "removed; its idle containers are retired"),
+              (status = 404, description = "no such workload", body = ErrorBody),
+              (status = 409, description = "tenants still hold containers of it", body = ErrorBody)))]
+fn workloads_delete() {}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/claim", tag = "pools",
+    params(("tenant" = String, Path, description = "[a-z0-9][a-z0-9-_.]{0,62}")),
+    request_body = ClaimRequest,
+    responses((status = 200, description = "the tenant's container (the same one on every claim until release); `cold` when made on demand", body = ClaimView),
+              (status = 400, description = "bad tenant, workload or secret name; `field` names it", body = ErrorBody),
+              (status = 404, description = "no such workload", body = ErrorBody),
+              (status = 409, description = "a claim or release of this tenant is in progress", body = ErrorBody),
+              (status = 502, description = "the state download failed; the claim was undone", body = ErrorBody),
+              (status = 429, description = "the pool is at max_size with nothing idle", body = ErrorBody)))]
+fn tenants_claim() {}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/release", tag = "pools",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body = ReleaseRequest,
+    responses((status = 200, description = "state and secrets wiped from disk; container destroyed (or returned with on_release: reuse)", body = ReleaseView),
+              (status = 404, description = "the tenant holds no claim", body = ErrorBody),
+              (status = 502, description = "the state upload failed: nothing was wiped, the tenant still holds the container; retry", body = ErrorBody)))]
+fn tenants_release() {}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/status", tag = "pools",
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "the tenant's claims", body = TenantStatus)))]
+fn tenants_status() {}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/sync", tag = "pools",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body = SyncRequest,
+    responses((status = 200, description = "what each mapping did", body = SyncView),
+              (status = 403, description = "sync.policy.manual is off", body = ErrorBody),
+              (status = 404, description = "the tenant holds no claim", body = ErrorBody),
+              (status = 422, description = "the workload has no sync section", body = ErrorBody),
+              (status = 502, description = "rclone failed; the message names the mapping", body = ErrorBody)))]
+fn tenants_sync() {}
+
 #[cfg(test)]
 mod tests {
     use super::super::verbs::Verb;
@@ -271,7 +344,8 @@ mod tests {
                 .replace("{id}", "web-1")
                 .replace("{name}", "web-data")
                 .replace("{ref}", "localhost/web:v2")
-                .replace("{container_id}", "web-1");
+                .replace("{container_id}", "web-1")
+                .replace("{tenant}", "t-1");
             let ops = [
                 (http::Method::GET, item.get.is_some()),
                 (http::Method::POST, item.post.is_some()),

@@ -128,7 +128,9 @@ async fn metrics(State(ctx): State<Arc<AgentContext>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        ctx.metrics.render(&ctx.health.report()) + &ctx.dns.stats.render(),
+        ctx.metrics.render(&ctx.health.report())
+            + &ctx.dns.stats.render()
+            + &ctx.pools.render_metrics(&ctx.workloads.all()),
     )
         .into_response()
 }

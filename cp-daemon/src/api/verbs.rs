@@ -84,6 +84,22 @@ pub enum Verb {
     DnsLookup { name: String },
     /// `GET /api/v1/dns/stats`
     DnsStats,
+    /// `POST /api/v1/workloads` (YAML or JSON spec)
+    WorkloadPut,
+    /// `GET /api/v1/workloads`
+    WorkloadList,
+    /// `GET /api/v1/workloads/{id}`
+    WorkloadGet { id: String },
+    /// `DELETE /api/v1/workloads/{id}`
+    WorkloadDelete { id: String },
+    /// `POST /api/v1/tenants/{tenant}/claim`
+    TenantClaim { tenant: String },
+    /// `POST /api/v1/tenants/{tenant}/release`
+    TenantRelease { tenant: String },
+    /// `GET /api/v1/tenants/{tenant}/status`
+    TenantStatus { tenant: String },
+    /// `POST /api/v1/tenants/{tenant}/sync`
+    TenantSync { tenant: String },
 }
 
 /// Why a request matched no verb.
@@ -135,6 +151,14 @@ impl Verb {
             Verb::OpenApi => "openapi",
             Verb::DnsLookup { .. } => "dns.lookup",
             Verb::DnsStats => "dns.stats",
+            Verb::WorkloadPut => "workloads.put",
+            Verb::WorkloadList => "workloads.list",
+            Verb::WorkloadGet { .. } => "workloads.get",
+            Verb::WorkloadDelete { .. } => "workloads.delete",
+            Verb::TenantClaim { .. } => "tenants.claim",
+            Verb::TenantRelease { .. } => "tenants.release",
+            Verb::TenantStatus { .. } => "tenants.status",
+            Verb::TenantSync { .. } => "tenants.sync",
         }
     }
 
@@ -262,6 +286,18 @@ impl Verb {
                 },
             ),
             ["dns", "stats"] => only(Method::GET, Verb::DnsStats),
+            ["workloads"] => either(
+                (Method::POST, Verb::WorkloadPut),
+                (Method::GET, Verb::WorkloadList),
+            ),
+            ["workloads", w] => either(
+                (Method::GET, Verb::WorkloadGet { id: id(w) }),
+                (Method::DELETE, Verb::WorkloadDelete { id: id(w) }),
+            ),
+            ["tenants", t, "claim"] => only(Method::POST, Verb::TenantClaim { tenant: id(t) }),
+            ["tenants", t, "release"] => only(Method::POST, Verb::TenantRelease { tenant: id(t) }),
+            ["tenants", t, "status"] => only(Method::GET, Verb::TenantStatus { tenant: id(t) }),
+            ["tenants", t, "sync"] => only(Method::POST, Verb::TenantSync { tenant: id(t) }),
             _ => Err(not_found()),
         }
     }
@@ -484,6 +520,41 @@ mod tests {
             Verb::route(&Method::GET, "/api/v1/dns/lookup/"),
             Err(RouteError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn pool_verbs_route() {
+        let r = |m: Method, p: &str| Verb::route(&m, p);
+        assert_eq!(r(Method::POST, "/api/v1/workloads"), Ok(Verb::WorkloadPut));
+        assert_eq!(r(Method::GET, "/api/v1/workloads"), Ok(Verb::WorkloadList));
+        assert_eq!(
+            r(Method::DELETE, "/api/v1/workloads/w1"),
+            Ok(Verb::WorkloadDelete { id: "w1".into() })
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v1/tenants/t-1/claim"),
+            Ok(Verb::TenantClaim {
+                tenant: "t-1".into()
+            })
+        );
+        assert_eq!(
+            r(Method::GET, "/api/v1/tenants/t-1/status"),
+            Ok(Verb::TenantStatus {
+                tenant: "t-1".into()
+            })
+        );
+        assert!(matches!(
+            r(Method::GET, "/api/v1/tenants/t-1/claim"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        // A tenant id cannot smuggle a path: `%2F` stays in the id, which
+        // the handler then refuses as 400 naming `tenant`.
+        assert_eq!(
+            r(Method::GET, "/api/v1/tenants/a%2Fb/status"),
+            Ok(Verb::TenantStatus {
+                tenant: "a/b".into()
+            })
+        );
     }
 
     #[test]

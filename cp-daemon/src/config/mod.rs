@@ -5,6 +5,7 @@
 //! value fails start with a [`ConfigError`] naming the variable.
 
 mod parse;
+mod pools;
 mod sync;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use parse::Namespace;
+pub use pools::PoolSettings;
 pub use sync::SyncConfig;
 
 /// Everything the agent reads from its environment.
@@ -80,6 +82,8 @@ pub struct Config {
     pub podman_bin: PathBuf,
     /// `COOLD_RUNTIME_DIR`: where those per-runtime sockets live.
     pub runtime_dir: PathBuf,
+    /// Warm pools and workload specs (`config/pools.rs`).
+    pub pools: PoolSettings,
     /// `COOLD_RCLONE_BIN`, `COOLD_SYNC_TIMEOUT`: tenant state sync.
     pub sync: SyncConfig,
 }
@@ -338,6 +342,7 @@ impl Config {
                 "COOLD_RUNTIME_DIR",
                 &or("COOLD_RUNTIME_DIR", defaults::RUNTIME_DIR),
             )?,
+            pools: pools::read(&get)?,
             sync: SyncConfig::from_lookup(get)?,
         })
     }

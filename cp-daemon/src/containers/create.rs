@@ -22,6 +22,19 @@ const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
 
 pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<Created, ApiError> {
     let req: CreateContainer = decode::json(body)?;
+    create_with(ctx, &req, |_| {}).await
+}
+
+/// Create from a decoded request, with the same checks as `POST
+/// /containers`; `extra` then adds what only the agent may set (the pools'
+/// own state and secrets binds, read-only root, tmpfs quotas) to the engine
+/// body the filter has passed.
+pub async fn create_with(
+    ctx: &AgentContext,
+    req: &CreateContainer,
+    extra: impl FnOnce(&mut ContainerCreateBody),
+) -> Result<Created, ApiError> {
+    let req = req.clone();
     validate(&req)?;
     deny::check(&req, &ctx.deny).map_err(|d| {
         if d.malformed {
@@ -35,7 +48,8 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<Created, ApiError
         .plan(&ctx.engine, req.runtime.as_deref())
         .await
         .map_err(runtime_error)?;
-    let spec = engine_spec(&req);
+    let mut spec = engine_spec(&req);
+    extra(&mut spec);
     match path {
         CreatePath::Default { runtime } => {
             let (id, warnings) = create_on(&ctx.engine, &req, spec).await?;

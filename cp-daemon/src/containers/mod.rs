@@ -13,7 +13,7 @@ mod logs;
 pub mod types;
 mod view;
 
-pub use create::{create, validate};
+pub use create::{create, create_with, validate};
 pub use exec::{exec, ExecReply};
 pub use lifecycle::{delete, healthcheck, restart, start, stop};
 pub use logs::logs;

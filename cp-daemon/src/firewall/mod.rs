@@ -26,7 +26,7 @@ pub use rule::{
     validate_namespace, PortValue, Rule, RuleError, RuleId, RuleRequest, RuleView,
     DEFAULT_NAMESPACE,
 };
-pub use snapshot::{SnapshotError, SnapshotPaths};
+pub use snapshot::{write_atomic, SnapshotError, SnapshotPaths};
 pub use store::{
     BootReport, BridgeMode, BulkOutcome, FirewallError, FirewallStore, ReconcileOutcome,
     StoreConfig,

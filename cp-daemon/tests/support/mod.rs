@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod corrosion;
 pub mod dns;
+pub mod pools;
 pub mod s3;
 
 use std::io::{Read, Write};
@@ -288,16 +289,26 @@ pub fn wait_for_state(
     within: Duration,
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
+    poll_json(c, &format!("/api/v1/containers/{id}"), within, pred)
+}
+
+/// Polls `GET path` until `pred` holds on its 200 answer (bounded).
+pub fn poll_json(
+    c: &Coold,
+    path: &str,
+    within: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let started = Instant::now();
     loop {
-        let (code, v) = c.json("GET", &format!("/api/v1/containers/{id}"), None);
+        let (code, v) = c.json("GET", path, None);
         assert_eq!(code, 200, "{v}");
         if pred(&v) {
             return v;
         }
         assert!(
             started.elapsed() < within,
-            "container {id} did not reach the state within {within:?}: {v}"
+            "{path} did not reach the state within {within:?}: {v}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
