@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
 use crate::broker_client;
+use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
 use crate::deny::DenyPolicy;
 use crate::discovery::{
@@ -40,6 +41,8 @@ pub struct AgentContext {
     /// Allowed OCI runtimes and their per-runtime engine services.
     pub runtimes: Runtimes,
     pub dns: DnsHandle,
+    /// The build driver; `None` unless `COOLD_BUILDER_ENABLED=1`.
+    pub builds: Option<Arc<Builds>>,
 }
 
 /// Why the agent could not start or had to stop.
@@ -59,6 +62,8 @@ pub enum AgentError {
     Store(StoreError),
     #[error(transparent)]
     Dns(#[from] DnsError),
+    #[error("builds: {0}")]
+    Builds(String),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -107,6 +112,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     // DNS reads discovery's view; its servers wait for their bridges on
     // their own, so nothing here blocks on a namespace network existing.
     let dns = dns::start(&config, discovery.view.clone(), &health, &stop, &mut tasks).await?;
+    let builds = start_builds(&config).map_err(AgentError::Builds)?;
     let ctx = Arc::new(AgentContext {
         config,
         engine,
@@ -117,6 +123,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         deny,
         runtimes,
         dns,
+        builds,
     });
 
     // Bind every listener before reporting anything, so a port clash fails
@@ -156,6 +163,18 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         tasks.spawn(async move {
             sync.run(stop).await;
             "discovery-sync"
+        });
+    }
+    if let Some(b) = ctx.builds.clone() {
+        // Before the broker client: adopted builds are registered when the
+        // first session opens and asks for their answers.
+        b.adopt()
+            .await
+            .map_err(|e| AgentError::Builds(format!("restart adoption: {e}")))?;
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            b.sweep(stop).await;
+            "build-sweeper"
         });
     }
     if let Some(link) = ctx.config.broker.clone() {
@@ -200,14 +219,42 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     outcome
 }
 
+/// The build driver when `COOLD_BUILDER_ENABLED=1`; its image is
+/// `COOLD_BUILDER_IMAGE` or the appliance's own.
+fn start_builds(config: &Config) -> Result<Option<Arc<Builds>>, String> {
+    if !config.builder_enabled {
+        return Ok(None);
+    }
+    let image = match &config.builds.image {
+        Some(i) => i.clone(),
+        None => builds::own_image(std::path::Path::new(builds::CONTAINERENV)).ok_or_else(|| {
+            format!(
+                "COOLD_BUILDER_IMAGE is not set and {} names no image (not in the appliance?); set it to an image holding /coolify-builder",
+                builds::CONTAINERENV
+            )
+        })?,
+    };
+    tracing::info!(%image, capacity = config.builds.capacity, dir = %config.builds.dir.display(), "builds enabled");
+    Ok(Some(Arc::new(Builds::new(
+        config.builds.clone(),
+        image,
+        config.podman_socket.clone(),
+        host_tools(config),
+    ))))
+}
+
+fn host_tools(config: &Config) -> ToolRunner {
+    match &config.host_root {
+        Some(root) => ToolRunner::in_host_root(root),
+        None => ToolRunner::from_path(),
+    }
+}
+
 /// Boot restore (seed 000, Persistence): snapshots and both planes are
 /// merged into the kernel before any listener serves, so the first verb
 /// already sees the restored rule set.
 async fn restore_firewall(config: &Config, health: &Health) -> Result<FirewallStore, AgentError> {
-    let tools = match &config.host_root {
-        Some(root) => ToolRunner::in_host_root(root),
-        None => ToolRunner::from_path(),
-    };
+    let tools = host_tools(config);
     let cfg = StoreConfig {
         snapshots: SnapshotPaths {
             rules: config.rules_path.clone(),

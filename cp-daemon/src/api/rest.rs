@@ -128,7 +128,13 @@ async fn metrics(State(ctx): State<Arc<AgentContext>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        ctx.metrics.render(&ctx.health.report()) + &ctx.dns.stats.render(),
+        ctx.metrics.render(&ctx.health.report())
+            + &ctx.dns.stats.render()
+            + &ctx
+                .builds
+                .as_ref()
+                .map(|b| b.render_metrics())
+                .unwrap_or_default(),
     )
         .into_response()
 }

@@ -4,12 +4,14 @@
 //! process environment, so every rule is unit-tested without touching it. A bad
 //! value fails start with a [`ConfigError`] naming the variable.
 
+pub mod builds;
 mod parse;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use builds::{BuildsConfig, Cidr};
 pub use parse::Namespace;
 
 /// Everything the agent reads from its environment.
@@ -78,6 +80,8 @@ pub struct Config {
     pub podman_bin: PathBuf,
     /// `COOLD_RUNTIME_DIR`: where those per-runtime sockets live.
     pub runtime_dir: PathBuf,
+    /// `COOLD_BUILD_*`: the build driver (used with `builder_enabled`).
+    pub builds: BuildsConfig,
 }
 
 /// Which endpoint store discovery writes to.
@@ -200,6 +204,11 @@ impl Config {
             }
         };
 
+        let namespaces = parse::namespaces(
+            "COOLD_NAMESPACES",
+            &or("COOLD_NAMESPACES", defaults::NAMESPACES),
+        )?;
+        let builds = BuildsConfig::from_lookup(get, host_mgmt_ip, &namespaces)?;
         let broker = match (get("COOLD_BROKER_URL"), get("COOLD_BROKER_TOKEN_FILE")) {
             (Some(url), Some(token)) => {
                 let url = parse::broker_url("COOLD_BROKER_URL", &url)?;
@@ -213,24 +222,11 @@ impl Config {
                         hint: "the broker's CA certificate (ca.crt from `coolify broker init`)",
                     });
                 }
-                let builder_capacity = match get("COOLD_BUILDER_CAPACITY") {
-                    Some(v) => v
-                        .trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=64).contains(n))
-                        .ok_or(ConfigError::Invalid {
-                            var: "COOLD_BUILDER_CAPACITY",
-                            value: v.clone(),
-                            reason: "expected a number 1..=64".into(),
-                        })?,
-                    None => 2,
-                };
                 Some(BrokerLink {
                     url,
                     token_file: parse::path("COOLD_BROKER_TOKEN_FILE", &token)?,
                     ca,
-                    builder_capacity,
+                    builder_capacity: builds.capacity,
                 })
             }
             _ => None,
@@ -239,10 +235,8 @@ impl Config {
         Ok(Config {
             broker,
             host_mgmt_ip,
-            namespaces: parse::namespaces(
-                "COOLD_NAMESPACES",
-                &or("COOLD_NAMESPACES", defaults::NAMESPACES),
-            )?,
+            namespaces,
+            builds,
             broker_url: parse::broker_url(
                 "COOLD_BROKER_URL",
                 &or("COOLD_BROKER_URL", defaults::BROKER_URL),

@@ -1,0 +1,530 @@
+//! Builds end to end (issue 5): the real broker, the real coold, the real
+//! `coolify-builder` in its build container, real Podman, and a git
+//! repository made here and served by `git daemon` on a test network.
+//!
+//! Needs root, Podman's API socket, `scripts/build-test-images`, and the
+//! musl target (the builder is built static on first use).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::broker::{Broker, Pki};
+use support::builds::{builder_image, static_base_image, GitNet};
+use support::{http, run_ok, unique, Coold, PodmanGuard};
+
+/// Longest any one build may take here.
+const BUILD_WITHIN: Duration = Duration::from_secs(240);
+
+struct Rig {
+    pki: Pki,
+    broker: Broker,
+    coold: Option<Coold>,
+    env: Vec<(String, String)>,
+    build_dir: tempfile::TempDir,
+    net: GitNet,
+    /// Images the builds tagged, removed at the end.
+    images: Vec<String>,
+    guard: PodmanGuard,
+}
+
+impl Rig {
+    fn new(extra: &[(&str, &str)]) -> Rig {
+        let mut guard = PodmanGuard::default();
+        let net = GitNet::new(&mut guard);
+        let pki = Pki::new();
+        let broker = Broker::start(&pki, &[]);
+        let build_dir = tempfile::tempdir().expect("build dir");
+        let host = unique("cb-host");
+        let mut env = broker.agent_env(&pki, &host, &[coolify_proto::CAP_BUILDER]);
+        for (k, v) in [
+            ("COOLD_BUILDER_ENABLED", "1".to_string()),
+            ("COOLD_BUILDER_IMAGE", builder_image()),
+            ("COOLD_BUILD_STATIC_BASE_IMAGE", static_base_image()),
+            ("COOLD_BUILD_DIR", build_dir.path().display().to_string()),
+            ("COOLD_BUILD_NETWORK", net.network.clone()),
+            // A fence is always installed; this address is nobody's.
+            ("COOLD_BUILD_DENY_CIDRS", "198.19.255.254/32".to_string()),
+            ("COOLD_BUILD_GRACE", "3s".to_string()),
+        ] {
+            env.push((k.to_string(), v));
+        }
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut rig = Rig {
+            pki,
+            broker,
+            coold: None,
+            env,
+            build_dir,
+            net,
+            images: Vec::new(),
+            guard,
+        };
+        rig.start_coold();
+        rig
+    }
+
+    fn start_coold(&mut self) {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.coold = Some(Coold::start(&env));
+        self.broker.wait_streams(1, Duration::from_secs(20));
+    }
+
+    /// SIGKILL: no drain, the build container is left as it is.
+    fn kill_coold(&mut self) {
+        if let Some(mut c) = self.coold.take() {
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+        }
+        self.broker.wait_streams(0, Duration::from_secs(20));
+    }
+
+    fn tag(&mut self, name: &str) -> String {
+        let t = format!("localhost/{}:1", unique(name));
+        self.images.push(t.clone());
+        t
+    }
+
+    /// `POST /v1/build/dispatch` → the request id (202).
+    fn dispatch(&mut self, spec: Value) -> String {
+        let id = unique("b");
+        self.guard.container(&format!("coolify-build-{id}"));
+        let body = json!({ "spec": spec, "request_id": id });
+        let (code, text) =
+            self.broker
+                .request("POST", "/v1/build/dispatch", Some(&body.to_string()));
+        assert_eq!(code, 202, "{text}");
+        id
+    }
+
+    /// Long-polls `/v1/build/result/:id` until it lands.
+    fn result(&self, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, text) = self.broker.request(
+                "GET",
+                &format!("/v1/build/result/{id}?timeout_ms=20000"),
+                None,
+            );
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            if code == 200 {
+                return v;
+            }
+            assert_eq!(code, 202, "{v}");
+            assert!(
+                started.elapsed() < BUILD_WITHIN,
+                "build {id} did not land within {BUILD_WITHIN:?}\ncoold: {}",
+                self.coold_log()
+            );
+        }
+    }
+
+    fn events(&self, id: &str) -> Vec<Value> {
+        let (code, text) = self
+            .broker
+            .request("GET", &format!("/v1/build/events/{id}"), None);
+        assert_eq!(code, 200, "{text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+            .collect()
+    }
+
+    /// Waits until the events of `id` hold one of stage `stage`.
+    fn wait_stage(&self, id: &str, stage: &str) {
+        let started = Instant::now();
+        while !self.events(id).iter().any(|e| e["stage"] == stage) {
+            assert!(
+                started.elapsed() < BUILD_WITHIN,
+                "build {id} never reached stage {stage}: {:?}\ncoold: {}",
+                self.events(id),
+                self.coold_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let c = self.coold.as_ref().expect("coold running");
+        http(c.health, "GET", "/metrics", &[], None)
+            .expect("metrics")
+            .1
+    }
+
+    fn coold_log(&self) -> String {
+        self.coold
+            .as_ref()
+            .map(|c| c.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
+    /// A repo with a site, a Dockerfile with a RUN step and a build arg, a
+    /// failing one and a slow one.
+    fn repo(&self, page: &str, slow_secs: u32) -> String {
+        self.net.repo(
+            &unique("repo"),
+            &[
+                ("site/index.html", page),
+                (
+                    "Dockerfile",
+                    &format!(
+                        "FROM {}\nARG GREETING=none\nRUN echo \"$GREETING\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+                        support::TEST_IMAGE
+                    ),
+                ),
+                (
+                    "Dockerfile.fail",
+                    &format!("FROM {}\nRUN exit 3\n", support::TEST_IMAGE),
+                ),
+                (
+                    "Dockerfile.slow",
+                    &format!("FROM {}\nRUN sleep {slow_secs}\n", support::TEST_IMAGE),
+                ),
+            ],
+        )
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.coold.take();
+        for i in &self.images {
+            let _ = std::process::Command::new("podman")
+                .args(["rmi", "-f", i])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn container_exists(name: &str) -> bool {
+    std::process::Command::new("podman")
+        .args(["container", "exists", name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn wait_running(name: &str) {
+    let started = Instant::now();
+    loop {
+        let out = std::process::Command::new("podman")
+            .args(["inspect", "-f", "{{.State.Running}}", name])
+            .output()
+            .expect("podman inspect");
+        if String::from_utf8_lossy(&out.stdout).trim() == "true" {
+            return;
+        }
+        assert!(started.elapsed() < BUILD_WITHIN, "{name} never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET over plain TCP, retried while the server comes up.
+fn fetch_page(ip: &str, port: u16, path: &str) -> String {
+    let addr = format!("{ip}:{port}").parse().expect("addr");
+    let started = Instant::now();
+    loop {
+        if let Ok((200, body)) = http(addr, "GET", path, &[], None) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{addr}{path} never served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn static_build_through_the_broker_lands_a_runnable_image() {
+    let mut rig = Rig::new(&[]);
+    let page = format!("<h1>{}</h1>", unique("hello"));
+    let repo = rig.repo(&page, 1);
+    let tag = rig.tag("cb-static");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    assert_eq!(r["source"], "agent");
+    assert!(
+        r["body"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{r}"
+    );
+
+    // Every event reached the broker in order, ending with the result.
+    let events = rig.events(&id);
+    assert!(events.iter().any(|e| e["stage"] == "git"), "{events:?}");
+    assert_eq!(
+        events.last().expect("events")["type"],
+        "result",
+        "{events:?}"
+    );
+
+    // The image is in Podman and serves the page.
+    run_ok("podman", &["image", "exists", &tag]);
+    let web = rig.guard.container(&unique("cb-web"));
+    run_ok(
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--name",
+            &web,
+            "--network",
+            &rig.net.network,
+            &tag,
+        ],
+    );
+    let ip = run_ok(
+        "podman",
+        &[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &web,
+        ],
+    );
+    assert_eq!(fetch_page(ip.trim(), 8080, "/index.html").trim(), page);
+
+    // The transient container is gone; the work dir keeps the record.
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+    let dir = rig.build_dir.path().join(&id);
+    assert!(dir.join("result.json").exists() && dir.join("events.ndjson").exists());
+    assert!(rig
+        .metrics()
+        .contains("coold_builds_finished_total{outcome=\"ok\"} 1"));
+}
+
+#[test]
+fn dockerfile_build_runs_its_run_step_with_the_build_arg() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 1);
+    let tag = rig.tag("cb-docker");
+    let greeting = unique("hi");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "build_args": {"GREETING": greeting}
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    let out = run_ok("podman", &["run", "--rm", &tag]);
+    assert_eq!(out.trim(), greeting);
+}
+
+#[test]
+fn failing_build_answers_its_error_status_with_error_json() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 1);
+    let tag = rig.tag("cb-fail");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "dockerfile": "Dockerfile.fail"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 422, "{r}");
+    assert_eq!(r["body"]["code"], "build_failed", "{r}");
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(rig.build_dir.path().join(&id).join("error.json")).expect("error.json"),
+    )
+    .expect("json");
+    assert_eq!(on_disk["code"], "build_failed");
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+}
+
+#[test]
+fn cancel_mid_build_answers_409_cancelled() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 120);
+    let tag = rig.tag("cb-cancel");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "dockerfile": "Dockerfile.slow"
+    }));
+    rig.wait_stage(&id, "build");
+    let (code, text) = rig
+        .broker
+        .request("POST", &format!("/v1/build/{id}/cancel"), None);
+    assert_eq!(code, 204, "{text}");
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 409, "{r}\ncoold: {}", rig.coold_log());
+    assert_eq!(r["body"]["code"], "cancelled", "{r}");
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+    assert!(rig
+        .metrics()
+        .contains("coold_builds_finished_total{outcome=\"cancelled\"} 1"));
+}
+
+#[test]
+fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 8);
+    let tag = rig.tag("cb-adopt");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "dockerfile": "Dockerfile.slow"
+    }));
+    let name = format!("coolify-build-{id}");
+    rig.wait_stage(&id, "build");
+    rig.kill_coold();
+    // The build outlives its agent (DESIGN.md decision 5).
+    wait_running(&name);
+    rig.start_coold();
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    run_ok("podman", &["image", "exists", &tag]);
+    // The replay after re-attaching duplicated no line.
+    let events = rig.events(&id);
+    let results = events.iter().filter(|e| e["type"] == "result").count();
+    assert_eq!(results, 1, "{events:?}");
+    let gits = events.iter().filter(|e| e["stage"] == "git").count();
+    let on_disk = std::fs::read_to_string(rig.build_dir.path().join(&id).join("events.ndjson"))
+        .expect("events file");
+    assert_eq!(
+        events.len(),
+        on_disk.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+    assert!(gits >= 1);
+    assert!(!container_exists(&name));
+}
+
+#[test]
+fn build_container_exited_without_result_file_answers_500() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 60);
+    let tag = rig.tag("cb-noresult");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "dockerfile": "Dockerfile.slow"
+    }));
+    let name = format!("coolify-build-{id}");
+    rig.wait_stage(&id, "build");
+    rig.kill_coold();
+    // SIGKILL gives the builder no chance to write a result file.
+    run_ok("podman", &["kill", "-s", "KILL", &name]);
+    rig.start_coold();
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 500, "{r}");
+    assert_eq!(
+        r["body"]["message"], "builder exited without result file",
+        "{r}"
+    );
+    assert!(!container_exists(&name));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_nothing_running() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 1);
+    let closed = format!("git://{}:{}/nothing", rig.net.gateway, support::free_port());
+    let tag = rig.tag("cb-bad");
+    let cases = [
+        (
+            json!({"repo": repo, "ref": "main", "stack": "RUBY", "tags": [tag]}),
+            400,
+            "stack",
+        ),
+        (
+            json!({"repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "../../etc"}),
+            400,
+            "publish_dir",
+        ),
+        (
+            json!({"repo": repo, "ref": "no-such-branch", "stack": "STATIC", "tags": [tag], "publish_dir": "site"}),
+            422,
+            "",
+        ),
+        (
+            json!({"repo": closed, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"}),
+            422,
+            "",
+        ),
+        (
+            json!({"repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site",
+                   "git_credentials": {"username": "u"}}),
+            400,
+            "git_credentials",
+        ),
+    ];
+    for (spec, status, field) in cases {
+        let id = rig.dispatch(spec.clone());
+        let r = rig.result(&id);
+        assert_eq!(r["status"], status, "{spec}: {r}");
+        let message = r["body"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && message.contains(field),
+            "{spec}: {r}"
+        );
+        assert!(!container_exists(&format!("coolify-build-{id}")), "{spec}");
+    }
+}
+
+#[test]
+fn a_denied_address_is_unreachable_from_the_build_container() {
+    // The git daemon listens on the network's gateway; with that address
+    // denied the clone cannot connect. (Every other test clones from the
+    // same kind of address behind a fence for 198.19.255.254: reachable.)
+    let mut rig = Rig::new(&[]);
+    rig.kill_coold();
+    rig.env.retain(|(k, _)| k != "COOLD_BUILD_DENY_CIDRS");
+    rig.env.push((
+        "COOLD_BUILD_DENY_CIDRS".into(),
+        format!("{}/32", rig.net.gateway),
+    ));
+    rig.start_coold();
+    let repo = rig.repo("x", 1);
+    let tag = rig.tag("cb-deny");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 422, "{r}");
+    assert_eq!(r["body"]["code"], "git", "{r}");
+}
+
+#[test]
+fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
+    let mut rig = Rig::new(&[("COOLD_BUILDER_CAPACITY", "1")]);
+    let repo = rig.repo("queued page", 10);
+    let slow_tag = rig.tag("cb-q1");
+    let slow = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [slow_tag],
+        "dockerfile": "Dockerfile.slow"
+    }));
+    wait_running(&format!("coolify-build-{slow}"));
+    // A broker that restarts knows nothing of the running build, so it
+    // routes the next one to the busy host: the agent queues it.
+    let grpc = rig.broker.grpc;
+    let dir = std::mem::replace(&mut rig.broker.dir, tempfile::tempdir().expect("dir"));
+    rig.broker.kill();
+    rig.broker = Broker::start_at(&rig.pki, grpc, dir, &[]);
+    rig.broker.wait_streams(1, Duration::from_secs(30));
+    let tag = rig.tag("cb-q2");
+    let queued = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let started = Instant::now();
+    while !rig.metrics().contains("coold_builds_queued 1\n") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "queue never showed: {}",
+            rig.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rig.metrics().contains("coold_builds_running 1\n"));
+    let r = rig.result(&queued);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    assert!(rig.metrics().contains("coold_builds_queued 0\n"));
+}
