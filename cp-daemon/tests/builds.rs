@@ -253,9 +253,22 @@ fn static_build_through_the_broker_lands_a_runnable_image() {
     let id = rig.dispatch(json!({
         "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
     }));
+    // A caller following the events sees them as they come, and the
+    // stream ends when the result lands.
+    let follow = {
+        let (socket, path) = (
+            rig.broker.socket.clone(),
+            format!("/v1/build/events/{id}?follow=true"),
+        );
+        std::thread::spawn(move || support::broker::uds_http(&socket, "GET", &path, None))
+    };
     let r = rig.result(&id);
     assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
     assert_eq!(r["source"], "agent");
+    let (code, followed) = follow.join().expect("follow thread").expect("follow");
+    assert_eq!(code, 200);
+    let last: Value = serde_json::from_str(followed.lines().last().expect("lines")).expect("json");
+    assert_eq!(last["type"], "result", "{followed}");
     assert!(
         r["body"]["digest"]
             .as_str()
