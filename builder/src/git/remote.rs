@@ -1,0 +1,81 @@
+//! git:// and https:// clones: shallow (depth 1) and bare into a scratch dir,
+//! credentials only through gix's callback.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+
+use crate::error::{BuildError, ErrorCode, Stage};
+use crate::secrets::Credentials;
+
+// The large error type is gix's credentials-callback signature, not ours.
+#[allow(clippy::result_large_err)]
+pub fn fetch(
+    url: &str,
+    git_ref: &str,
+    credentials: Option<&Credentials>,
+    scratch: &Path,
+    interrupt: &AtomicBool,
+) -> Result<(gix::Repository, ObjectId), BuildError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        BuildError::git(format!("cloning {url} at {git_ref:?}: {what}: {e}"))
+    };
+    let mut prepare = gix::clone::PrepareFetch::new(
+        url,
+        scratch,
+        gix::create::Kind::Bare,
+        gix::create::Options::default(),
+        gix::open::Options::isolated(),
+    )
+    .map_err(|e| failed("cannot prepare the clone", &e))?
+    .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN));
+    prepare = if super::is_full_commit_id(git_ref) {
+        prepare
+            .with_revision(Some(git_ref))
+            .map_err(|e| failed("bad revision", &e))?
+    } else {
+        prepare
+            .with_ref_name(Some(git_ref))
+            .map_err(|e| failed("bad ref name", &e))?
+    };
+    let account = credentials.map(|c| gix::sec::identity::Account {
+        username: c.username.clone(),
+        password: c.password.clone(),
+        oauth_refresh_token: None,
+    });
+    // Always install our callback: without it gix would fall back to
+    // credential helpers or a terminal prompt, neither of which exists here.
+    prepare = prepare.configure_connection(move |connection| {
+        let account = account.clone();
+        connection.set_credentials(move |action| match (action, &account) {
+            (gix::credentials::helper::Action::Get(ctx), Some(account)) => {
+                Ok(Some(gix::credentials::protocol::Outcome {
+                    identity: account.clone(),
+                    next: ctx.into(),
+                }))
+            }
+            _ => Ok(None),
+        });
+        Ok(())
+    });
+    let (repo, _outcome) = prepare
+        .fetch_only(gix::progress::Discard, interrupt)
+        .map_err(|e| {
+            if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+                BuildError::cancelled(Stage::Git)
+            } else {
+                failed("fetch failed", &e)
+            }
+        })?;
+    let commit = repo
+        .head_id()
+        .map_err(|e| failed("the fetched HEAD names no commit", &e))?
+        .detach();
+    let commit = repo
+        .find_commit(commit)
+        .map_err(|e| BuildError::new(ErrorCode::Git, Stage::Git, format!("ref {git_ref:?}: {e}")))?
+        .id;
+    Ok((repo, commit))
+}
