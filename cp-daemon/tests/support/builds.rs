@@ -10,7 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{run_ok, unique, PodmanGuard, TEST_IMAGE};
+use serde_json::{json, Value};
+
+use super::broker::{Broker, Pki};
+use super::{http, run_ok, unique, Coold, PodmanGuard, TEST_IMAGE};
 
 /// Where nginx:alpine serves from; the builder copies STATIC sites there.
 pub const HTML_ROOT: &str = "/usr/share/nginx/html";
@@ -204,7 +207,8 @@ impl GitNet {
         }
     }
 
-    /// Makes repository `name` with `files` committed on branch `main`.
+    /// Makes repository `name` (or adds a commit to it) with `files`
+    /// committed on branch `main`.
     pub fn repo(&self, name: &str, files: &[(&str, &str)]) -> String {
         let dir = self.root.path().join(name);
         std::fs::create_dir_all(&dir).expect("repo dir");
@@ -214,7 +218,9 @@ impl GitNet {
             std::fs::write(p, text).expect("file");
         }
         let d = dir.display().to_string();
-        run_ok("git", &["-C", &d, "init", "-q", "-b", "main"]);
+        if !dir.join(".git").exists() {
+            run_ok("git", &["-C", &d, "init", "-q", "-b", "main"]);
+        }
         run_ok("git", &["-C", &d, "add", "-A"]);
         run_ok(
             "git",
@@ -246,5 +252,198 @@ impl Drop for GitNet {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+    }
+}
+
+/// A broker, a builder-enabled coold dialing it, a build dir and a git
+/// network: everything one build test (or the benchmark) needs.
+/// Longest any one build may take here.
+pub const BUILD_WITHIN: Duration = Duration::from_secs(240);
+
+pub struct Rig {
+    pub pki: Pki,
+    pub broker: Broker,
+    pub coold: Option<Coold>,
+    pub env: Vec<(String, String)>,
+    pub build_dir: tempfile::TempDir,
+    pub net: GitNet,
+    /// Images the builds tagged, removed at the end.
+    pub images: Vec<String>,
+    pub guard: PodmanGuard,
+}
+
+impl Rig {
+    pub fn new(extra: &[(&str, &str)]) -> Rig {
+        let mut guard = PodmanGuard::default();
+        let net = GitNet::new(&mut guard);
+        let pki = Pki::new();
+        let broker = Broker::start(&pki, &[]);
+        let build_dir = tempfile::tempdir().expect("build dir");
+        let host = unique("cb-host");
+        let mut env = broker.agent_env(&pki, &host, &[coolify_proto::CAP_BUILDER]);
+        for (k, v) in [
+            ("COOLD_BUILDER_ENABLED", "1".to_string()),
+            ("COOLD_BUILDER_IMAGE", builder_image()),
+            ("COOLD_BUILD_STATIC_BASE_IMAGE", static_base_image()),
+            ("COOLD_BUILD_DIR", build_dir.path().display().to_string()),
+            ("COOLD_BUILD_NETWORK", net.network.clone()),
+            // A fence is always installed; this address is nobody's.
+            ("COOLD_BUILD_DENY_CIDRS", "198.19.255.254/32".to_string()),
+            ("COOLD_BUILD_GRACE", "3s".to_string()),
+        ] {
+            env.push((k.to_string(), v));
+        }
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut rig = Rig {
+            pki,
+            broker,
+            coold: None,
+            env,
+            build_dir,
+            net,
+            images: Vec::new(),
+            guard,
+        };
+        rig.start_coold();
+        rig
+    }
+
+    pub fn start_coold(&mut self) {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.coold = Some(Coold::start(&env));
+        self.broker.wait_streams(1, Duration::from_secs(20));
+    }
+
+    /// SIGKILL: no drain, the build container is left as it is.
+    pub fn kill_coold(&mut self) {
+        if let Some(mut c) = self.coold.take() {
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+        }
+        self.broker.wait_streams(0, Duration::from_secs(20));
+    }
+
+    pub fn tag(&mut self, name: &str) -> String {
+        let t = format!("localhost/{}:1", unique(name));
+        self.images.push(t.clone());
+        t
+    }
+
+    /// `POST /v1/build/dispatch` → the request id (202).
+    pub fn dispatch(&mut self, spec: Value) -> String {
+        let id = unique("b");
+        self.guard.container(&format!("coolify-build-{id}"));
+        let body = json!({ "spec": spec, "request_id": id });
+        let (code, text) =
+            self.broker
+                .request("POST", "/v1/build/dispatch", Some(&body.to_string()));
+        assert_eq!(code, 202, "{text}");
+        id
+    }
+
+    /// Long-polls `/v1/build/result/:id` until it lands.
+    pub fn result(&self, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, text) = self.broker.request(
+                "GET",
+                &format!("/v1/build/result/{id}?timeout_ms=20000"),
+                None,
+            );
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            if code == 200 {
+                return v;
+            }
+            assert_eq!(code, 202, "{v}");
+            assert!(
+                started.elapsed() < BUILD_WITHIN,
+                "build {id} did not land within {BUILD_WITHIN:?}\ncoold: {}",
+                self.coold_log()
+            );
+        }
+    }
+
+    pub fn events(&self, id: &str) -> Vec<Value> {
+        let (code, text) = self
+            .broker
+            .request("GET", &format!("/v1/build/events/{id}"), None);
+        assert_eq!(code, 200, "{text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+            .collect()
+    }
+
+    /// Waits until the events of `id` hold one of stage `stage`.
+    pub fn wait_stage(&self, id: &str, stage: &str) {
+        let started = Instant::now();
+        while !self.events(id).iter().any(|e| e["stage"] == stage) {
+            assert!(
+                started.elapsed() < BUILD_WITHIN,
+                "build {id} never reached stage {stage}: {:?}\ncoold: {}",
+                self.events(id),
+                self.coold_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        let c = self.coold.as_ref().expect("coold running");
+        http(c.health, "GET", "/metrics", &[], None)
+            .expect("metrics")
+            .1
+    }
+
+    pub fn coold_log(&self) -> String {
+        self.coold
+            .as_ref()
+            .map(|c| c.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
+    /// A repo with a site, a Dockerfile with a RUN step and a build arg, a
+    /// failing one and a slow one.
+    pub fn repo(&self, page: &str, slow_secs: u32) -> String {
+        self.net.repo(
+            &unique("repo"),
+            &[
+                ("site/index.html", page),
+                (
+                    "Dockerfile",
+                    &format!(
+                        "FROM {}\nARG GREETING=none\nRUN echo \"$GREETING\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+                        TEST_IMAGE
+                    ),
+                ),
+                (
+                    "Dockerfile.fail",
+                    &format!("FROM {}\nRUN exit 3\n", TEST_IMAGE),
+                ),
+                (
+                    "Dockerfile.slow",
+                    &format!("FROM {}\nRUN sleep {slow_secs}\n", TEST_IMAGE),
+                ),
+            ],
+        )
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.coold.take();
+        for i in &self.images {
+            let _ = std::process::Command::new("podman")
+                .args(["rmi", "-f", i])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
