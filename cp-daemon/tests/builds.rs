@@ -148,12 +148,7 @@ fn dockerfile_build_runs_its_run_step_with_the_build_arg() {
 #[test]
 fn failing_build_answers_its_error_status_with_error_json() {
     let mut rig = Rig::new(&[]);
-    let repo = rig.repo("x", 1);
-    let tag = rig.tag("cb-fail");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
-        "dockerfile": "Dockerfile.fail"
-    }));
+    let (id, _) = rig.dockerfile_build("cb-fail", "Dockerfile.fail", 1);
     let r = rig.result(&id);
     assert_eq!(r["status"], 422, "{r}");
     assert_eq!(r["body"]["code"], "build_failed", "{r}");
@@ -168,12 +163,7 @@ fn failing_build_answers_its_error_status_with_error_json() {
 #[test]
 fn cancel_mid_build_answers_409_cancelled() {
     let mut rig = Rig::new(&[]);
-    let repo = rig.repo("x", 120);
-    let tag = rig.tag("cb-cancel");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
-        "dockerfile": "Dockerfile.slow"
-    }));
+    let (id, _) = rig.slow_build("cb-cancel", 120);
     rig.wait_stage(&id, "build");
     let (code, text) = rig
         .broker
@@ -191,12 +181,7 @@ fn cancel_mid_build_answers_409_cancelled() {
 #[test]
 fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
     let mut rig = Rig::new(&[]);
-    let repo = rig.repo("x", 8);
-    let tag = rig.tag("cb-adopt");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
-        "dockerfile": "Dockerfile.slow"
-    }));
+    let (id, tag) = rig.slow_build("cb-adopt", 8);
     let name = format!("coolify-build-{id}");
     rig.wait_stage(&id, "build");
     rig.kill_coold();
@@ -224,12 +209,7 @@ fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
 #[test]
 fn build_container_exited_without_result_file_answers_500() {
     let mut rig = Rig::new(&[]);
-    let repo = rig.repo("x", 60);
-    let tag = rig.tag("cb-noresult");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
-        "dockerfile": "Dockerfile.slow"
-    }));
+    let (id, _) = rig.slow_build("cb-noresult", 60);
     let name = format!("coolify-build-{id}");
     rig.wait_stage(&id, "build");
     rig.kill_coold();
@@ -318,12 +298,8 @@ fn a_denied_address_is_unreachable_from_the_build_container() {
 #[test]
 fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
     let mut rig = Rig::new(&[("COOLD_BUILDER_CAPACITY", "1")]);
-    let repo = rig.repo("queued page", 10);
-    let slow_tag = rig.tag("cb-q1");
-    let slow = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [slow_tag],
-        "dockerfile": "Dockerfile.slow"
-    }));
+    let (slow, _) = rig.slow_build("cb-q1", 10);
+    let repo = rig.repo("queued page", 1);
     wait_running(&format!("coolify-build-{slow}"));
     // A broker that restarts knows nothing of the running build, so it
     // routes the next one to the busy host: the agent queues it.

@@ -348,6 +348,28 @@ impl Rig {
         id
     }
 
+    /// Dispatches a DOCKERFILE build of `dockerfile` in a fresh repo whose
+    /// `Dockerfile.slow` sleeps `slow_secs`; returns `(request id, tag)`.
+    pub fn dockerfile_build(
+        &mut self,
+        tag: &str,
+        dockerfile: &str,
+        slow_secs: u32,
+    ) -> (String, String) {
+        let repo = self.repo("x", slow_secs);
+        let tag = self.tag(tag);
+        let id = self.dispatch(json!({
+            "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+            "dockerfile": dockerfile
+        }));
+        (id, tag)
+    }
+
+    /// A build that sits in its RUN step for `secs`.
+    pub fn slow_build(&mut self, tag: &str, secs: u32) -> (String, String) {
+        self.dockerfile_build(tag, "Dockerfile.slow", secs)
+    }
+
     /// Long-polls `/v1/build/result/:id` until it lands.
     pub fn result(&self, id: &str) -> Value {
         let started = Instant::now();
