@@ -27,13 +27,19 @@ fn target_dir() -> PathBuf {
         .expect("target dir")
 }
 
-/// The static builder: `COOLIFY_BUILDER_BIN`, or built here with the
-/// musl target into this test's target dir.
+/// The static builder: `COOLIFY_BUILDER_BIN`, else the musl release build
+/// in this test's target dir, built here only when absent (cargo rebuilds
+/// it from scratch when run from inside a test: rebuild it by hand with
+/// `cargo build --release --target x86_64-unknown-linux-musl -p
+/// coolify-builder` after changing the builder).
 pub fn builder_bin() -> PathBuf {
     if let Ok(p) = std::env::var("COOLIFY_BUILDER_BIN") {
         return PathBuf::from(p);
     }
     let bin = target_dir().join("x86_64-unknown-linux-musl/release/coolify-builder");
+    if bin.exists() {
+        return bin;
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
@@ -47,10 +53,7 @@ pub fn builder_bin() -> PathBuf {
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
         .expect("run cargo build -p coolify-builder");
-    assert!(
-        status.success(),
-        "cargo build -p coolify-builder (musl) failed"
-    );
+    assert!(status.success(), "cargo build -p coolify-builder (musl) failed");
     assert!(bin.exists(), "{} missing after build", bin.display());
     bin
 }
