@@ -181,7 +181,7 @@ fn cancel_mid_build_answers_409_cancelled() {
 #[test]
 fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
     let mut rig = Rig::new(&[]);
-    let (id, tag) = rig.slow_build("cb-adopt", 8);
+    let (id, tag) = rig.slow_build("cb-adopt", 20);
     let name = format!("coolify-build-{id}");
     rig.wait_stage(&id, "build");
     rig.kill_coold();

@@ -53,7 +53,10 @@ pub fn builder_bin() -> PathBuf {
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
         .expect("run cargo build -p coolify-builder");
-    assert!(status.success(), "cargo build -p coolify-builder (musl) failed");
+    assert!(
+        status.success(),
+        "cargo build -p coolify-builder (musl) failed"
+    );
     assert!(bin.exists(), "{} missing after build", bin.display());
     bin
 }
@@ -409,6 +412,15 @@ impl Rig {
     pub fn wait_stage(&self, id: &str, stage: &str) {
         let started = Instant::now();
         while !self.events(id).iter().any(|e| e["stage"] == stage) {
+            let (code, landed) =
+                self.broker
+                    .request("GET", &format!("/v1/build/result/{id}?timeout_ms=0"), None);
+            assert_ne!(
+                code,
+                200,
+                "build {id} ended before stage {stage}: {landed}\nevents: {:?}",
+                self.events(id)
+            );
             assert!(
                 started.elapsed() < BUILD_WITHIN,
                 "build {id} never reached stage {stage}: {:?}\ncoold: {}",
