@@ -166,15 +166,13 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         });
     }
     if let Some(b) = ctx.builds.clone() {
-        // Before the broker client: adopted builds are registered when the
-        // first session opens and asks for their answers.
-        b.adopt()
-            .await
-            .map_err(|e| AgentError::Builds(format!("restart adoption: {e}")))?;
+        // Adoption runs before the first broker session asks for answers
+        // in the common case; a late one is fine (answers are re-sent on
+        // every session open).
         let stop = stop.clone();
         tasks.spawn(async move {
-            b.sweep(stop).await;
-            "build-sweeper"
+            b.run(stop).await;
+            "builds"
         });
     }
     if let Some(link) = ctx.config.broker.clone() {

@@ -29,6 +29,8 @@ use crate::podman::EngineError;
 
 /// How often a running build's events file and container state are read.
 const POLL: Duration = Duration::from_millis(100);
+/// How often adoption is retried while the engine is unreachable.
+const ADOPT_RETRY: Duration = Duration::from_secs(2);
 /// How often finished work dirs past `COOLD_BUILD_KEEP` are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -374,7 +376,7 @@ impl Builds {
     /// work dirs that never got a container (queued when the agent
     /// stopped) get an error verdict. Answers reach the broker when the
     /// first session opens (see [`Builds::on_session`]).
-    pub async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
+    async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
         let found = container::list_builds(&self.socket).await?;
         for c in found {
             let labels = c.labels.clone().unwrap_or_default();
@@ -447,8 +449,27 @@ impl Builds {
         });
     }
 
+    /// The driver's background work until `stop`: restart adoption, retried
+    /// while the engine does not answer (the agent itself stays up, like
+    /// its other engine users), then the work dir sweep.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.adopt().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "build adoption waits for the engine");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(ADOPT_RETRY) => {}
+                    }
+                }
+            }
+        }
+        self.sweep(stop).await;
+    }
+
     /// Removes finished work dirs past `COOLD_BUILD_KEEP` until `stop`.
-    pub async fn sweep(&self, stop: CancellationToken) {
+    async fn sweep(&self, stop: CancellationToken) {
         loop {
             let removed = workdir::sweep(&self.cfg.dir, self.cfg.keep, SystemTime::now());
             if removed > 0 {
