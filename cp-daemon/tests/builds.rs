@@ -124,9 +124,11 @@ fn static_build_through_the_broker_lands_a_runnable_image() {
     assert!(!container_exists(&format!("coolify-build-{id}")));
     let dir = rig.build_dir.path().join(&id);
     assert!(dir.join("result.json").exists() && dir.join("events.ndjson").exists());
-    assert!(rig
-        .metrics()
-        .contains("coold_builds_finished_total{outcome=\"ok\"} 1"));
+    let metrics = rig.metrics();
+    assert!(
+        metrics.contains("coold_builds_finished_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]

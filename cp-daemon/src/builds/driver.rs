@@ -293,6 +293,15 @@ impl Builds {
     /// The build ended (or never started): settle its verdict on disk,
     /// clean up, answer, and hand its slot to the next queued build.
     async fn finish(self: &Arc<Self>, id: &str, dir: &Path, name: &str) {
+        if workdir::verdict(dir).is_none() {
+            let exit_code = container::inspect(&self.socket, name)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v.state.exit_code);
+            let logs = container::log_tail(&self.socket, name).await;
+            tracing::warn!(request_id = %id, ?exit_code, %logs, "builder exited without result file");
+        }
         let verdict = self.settle(dir);
         workdir::remove_credentials(dir);
         if let Err(e) = container::remove(&self.socket, name).await {
