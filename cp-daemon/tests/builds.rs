@@ -183,11 +183,12 @@ fn cancel_mid_build_answers_409_cancelled() {
 #[test]
 fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
     let mut rig = Rig::new(&[]);
-    let (id, tag) = rig.slow_build("cb-adopt", 20);
+    let (id, tag) = rig.slow_build("cb-adopt", 30);
     let name = format!("coolify-build-{id}");
-    rig.wait_stage(&id, "build");
+    // Killed as soon as the builder runs: the build (30 s of RUN) is
+    // still far from done, and outlives its agent (DESIGN.md decision 5).
+    wait_running(&name);
     rig.kill_coold();
-    // The build outlives its agent (DESIGN.md decision 5).
     wait_running(&name);
     rig.start_coold();
     let r = rig.result(&id);
@@ -213,7 +214,7 @@ fn build_container_exited_without_result_file_answers_500() {
     let mut rig = Rig::new(&[]);
     let (id, _) = rig.slow_build("cb-noresult", 60);
     let name = format!("coolify-build-{id}");
-    rig.wait_stage(&id, "build");
+    wait_running(&name);
     rig.kill_coold();
     // SIGKILL gives the builder no chance to write a result file.
     run_ok("podman", &["kill", "-s", "KILL", &name]);
