@@ -186,6 +186,23 @@ pub async fn list_builds(socket: &Path) -> Result<Vec<ContainerSummaryView>, Eng
         .unwrap_or_default())
 }
 
+/// The last lines the container wrote (stdout and stderr), for the log
+/// line of a build that left no result file. Best effort: empty on error.
+pub async fn log_tail(socket: &Path, name: &str) -> String {
+    let path = raw::compat_path(&format!(
+        "/containers/{}/logs?stdout=true&stderr=true&tail=20",
+        percent_encode(name)
+    ));
+    match raw::request(socket, http::Method::GET, &path, None).await {
+        // Multiplexed frames: drop the 8-byte headers' control bytes.
+        Ok((200, body)) => String::from_utf8_lossy(&body)
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect(),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,22 +233,5 @@ mod tests {
         assert_eq!(b["Labels"]["coolify.build"], "true");
         assert_eq!(b["Entrypoint"][0], "/coolify-builder");
         assert_eq!(b["HostConfig"]["NetworkMode"], "builds");
-    }
-}
-
-/// The last lines the container wrote (stdout and stderr), for the log
-/// line of a build that left no result file. Best effort: empty on error.
-pub async fn log_tail(socket: &Path, name: &str) -> String {
-    let path = raw::compat_path(&format!(
-        "/containers/{}/logs?stdout=true&stderr=true&tail=20",
-        percent_encode(name)
-    ));
-    match raw::request(socket, http::Method::GET, &path, None).await {
-        // Multiplexed frames: drop the 8-byte headers' control bytes.
-        Ok((200, body)) => String::from_utf8_lossy(&body)
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\n')
-            .collect(),
-        _ => String::new(),
     }
 }
