@@ -97,6 +97,14 @@ impl Agent for AgentService {
             hello.builder_capacity,
             hello.version.clone(),
         );
+        if let Some(handle) = broker.streams.get(&host) {
+            let moved = broker
+                .pending
+                .rebind_builds(&host, generation, &handle.builds_running);
+            if moved > 0 {
+                tracing::info!(%host, moved, "builds still running carried over to the new stream");
+            }
+        }
         broker.metrics.stream_opened();
         tracing::info!(%host, generation, version = %hello.version, caps = ?hello.capabilities,
             replaced = replaced.is_some(), "agent stream open");
@@ -153,7 +161,8 @@ async fn read_answers(broker: &Broker, host: &str, inbound: &mut Streaming<Clien
                 }
             }
             Some(client_msg::Msg::BuildEvent(e)) => {
-                tracing::debug!(%host, request_id = %e.request_id, "build event");
+                let kept = broker.record_event(host, &e.request_id, e.seq, Bytes::from(e.event));
+                tracing::debug!(%host, request_id = %e.request_id, seq = e.seq, ?kept, "build event");
             }
             Some(client_msg::Msg::Hello(_)) | None => {
                 tracing::warn!(%host, "unexpected message after Hello ignored");

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use coolify_proto::v1::{server_msg, BuildRequest, CancelBuild, ServerMsg, VerbFrame};
 use serde::Deserialize;
 
+use crate::build_events::{BuildEvents, Record, Slice};
 use crate::jwt::JwtVerifier;
 use crate::metrics::{DispatchResult, Metrics};
 use crate::pending::{self, Lane, Outcome, PendingError, PendingMap, Poll};
@@ -22,6 +23,8 @@ use crate::streams::{self, SendError, Streams};
 pub struct Broker {
     pub streams: Streams,
     pub pending: PendingMap,
+    /// Progress lines of builds, kept as long as their pending entry.
+    pub build_events: BuildEvents,
     pub metrics: Metrics,
     pub verifier: JwtVerifier,
     pub dispatch_timeout: Duration,
@@ -157,6 +160,7 @@ impl Broker {
         Broker {
             streams: Streams::default(),
             pending: PendingMap::new(pending_max),
+            build_events: BuildEvents::new(pending_max),
             metrics: Metrics::default(),
             verifier,
             dispatch_timeout,
@@ -338,6 +342,41 @@ impl Broker {
             );
         }
         self.metrics.swept(r.timed_out);
+        // A build's events go with its pending entry (landed + 30 s).
+        self.build_events
+            .retain(|id| self.pending.owner(id).is_some());
+    }
+
+    /// A BuildEvent from `host`: kept only for a build that host owns and
+    /// that has not landed (a replay after landing adds nothing new).
+    pub fn record_event(&self, host: &str, id: &str, seq: u64, line: Bytes) -> Record {
+        match self.pending.owner(id) {
+            Some(o) if !o.landed && o.lane == Lane::Build && o.host == host => {
+                self.build_events.record(id, seq, line)
+            }
+            _ => Record::Duplicate,
+        }
+    }
+
+    /// Events of build `id` from line `from`, whether the build has landed
+    /// (no more will come), and a handle that fires when lines arrive.
+    pub fn events(
+        &self,
+        id: &str,
+        from: usize,
+    ) -> Result<(Slice, bool, Option<std::sync::Arc<tokio::sync::Notify>>), LaneError> {
+        pending::validate_request_id(id).map_err(LaneError::BadRequest)?;
+        let owner = self
+            .pending
+            .owner(id)
+            .ok_or_else(|| LaneError::UnknownRequest(id.to_string()))?;
+        if !owner.landed && owner.lane != Lane::Build {
+            return Err(LaneError::Conflict(format!(
+                "request {id} is a coold dispatch, not a build"
+            )));
+        }
+        let (slice, grew) = self.build_events.read_from(id, from);
+        Ok((slice, owner.landed, grew))
     }
 
     /// Prometheus text for /metrics.

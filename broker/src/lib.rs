@@ -12,11 +12,13 @@
 //! | `streams` | host id → stream handle, generation-checked removal |
 //! | `pending` | request id → Waiting/Landed, cap, sweep rules (pure) |
 //! | `routing` | build capacity routing (pure) |
+//! | `build_events` | per-build progress lines, bounded, kept once per line number (pure) |
 //! | `lane` | the central app's operations, transport-free |
 //! | `uds` | the HTTP-over-UDS transport and socket creation |
 //! | `grpc` | the tonic `Agent` service |
 //! | `server` | wiring and lifecycle |
 
+pub mod build_events;
 pub mod config;
 pub mod grpc;
 pub mod jwt;

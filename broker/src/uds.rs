@@ -18,6 +18,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::lane::{body_json, Broker, BuildDispatchRequest, DispatchRequest, LaneError};
@@ -126,6 +127,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/build/dispatch", post(build_dispatch))
         .route("/v1/build/result/{id}", get(result))
         .route("/v1/build/{id}/cancel", post(cancel))
+        .route("/v1/build/events/{id}", get(events))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(broker)
@@ -252,4 +254,86 @@ async fn cancel(State(b): State<Arc<Broker>>, UrlPath(id): UrlPath<String>) -> R
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => lane_error(e),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    follow: bool,
+    #[serde(default)]
+    from: usize,
+}
+
+/// Longest a follow stays open: past it the caller reconnects with
+/// `from=<lines seen>`.
+const MAX_FOLLOW: Duration = Duration::from_secs(3600);
+/// How often a follow looks whether the result landed.
+const FOLLOW_TICK: Duration = Duration::from_millis(500);
+
+fn ndjson(lines: &[Bytes]) -> Bytes {
+    let mut out = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in lines {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    Bytes::from(out)
+}
+
+/// `GET /v1/build/events/:id`: the build's events so far as NDJSON; with
+/// `follow=true` the stream stays open until the result lands.
+async fn events(
+    State(b): State<Arc<Broker>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let (first, landed, _) = match b.events(&id, q.from) {
+        Ok(v) => v,
+        Err(e) => return lane_error(e),
+    };
+    let truncated = first.truncated;
+    let body = if !q.follow || landed {
+        Body::from(ndjson(&first.lines))
+    } else {
+        let start = q.from + first.lines.len();
+        let opening = ndjson(&first.lines);
+        let deadline = tokio::time::Instant::now() + MAX_FOLLOW;
+        let stream =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(opening) })
+                .chain(futures_util::stream::unfold(
+                    Some((b, id, start)),
+                    move |state| async move {
+                        let (b, id, mut at) = state?;
+                        loop {
+                            let (slice, landed, grew) = b.events(&id, at).ok()?;
+                            if !slice.lines.is_empty() {
+                                at += slice.lines.len();
+                                return Some((Ok(ndjson(&slice.lines)), Some((b, id, at))));
+                            }
+                            if landed || tokio::time::Instant::now() >= deadline {
+                                return None;
+                            }
+                            match grew {
+                                Some(n) => {
+                                    let _ = tokio::time::timeout(FOLLOW_TICK, n.notified()).await;
+                                }
+                                None => tokio::time::sleep(FOLLOW_TICK).await,
+                            }
+                        }
+                    },
+                ));
+        Body::from_stream(stream)
+    };
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if truncated {
+        h.insert(
+            "x-coolify-events-truncated",
+            HeaderValue::from_static("true"),
+        );
+    }
+    resp
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, BearerToken, ServeError};
 use crate::broker_client;
+use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
 use crate::deny::DenyPolicy;
 use crate::discovery::{
@@ -46,6 +47,8 @@ pub struct AgentContext {
     pub workloads: WorkloadStore,
     /// Warm pools and tenant claims.
     pub pools: Pools,
+    /// The build driver; `None` unless `COOLD_BUILDER_ENABLED=1`.
+    pub builds: Option<Arc<Builds>>,
 }
 
 /// Why the agent could not start or had to stop.
@@ -69,6 +72,8 @@ pub enum AgentError {
     Workloads(#[from] crate::workloads::StoreError),
     #[error("pools: {0}")]
     Pools(#[from] crate::pools::PoolError),
+    #[error("builds: {0}")]
+    Builds(String),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -122,6 +127,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     // DNS reads discovery's view; its servers wait for their bridges on
     // their own, so nothing here blocks on a namespace network existing.
     let dns = dns::start(&config, discovery.view.clone(), &health, &stop, &mut tasks).await?;
+    let builds = start_builds(&config).map_err(AgentError::Builds)?;
     let ctx = Arc::new(AgentContext {
         config,
         engine,
@@ -134,6 +140,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         dns,
         workloads,
         pools,
+        builds,
     });
 
     // Bind every listener before reporting anything, so a port clash fails
@@ -183,6 +190,16 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
             "pools"
         });
     }
+    if let Some(b) = ctx.builds.clone() {
+        // Adoption runs before the first broker session asks for answers
+        // in the common case; a late one is fine (answers are re-sent on
+        // every session open).
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            b.run(stop).await;
+            "builds"
+        });
+    }
     if let Some(link) = ctx.config.broker.clone() {
         ctx.health.register(broker_client::COMPONENT, false);
         let (ctx, stop) = (ctx.clone(), stop.clone());
@@ -223,6 +240,30 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     ctx.runtimes.services.shutdown().await;
     tracing::info!("drained; exiting");
     outcome
+}
+
+/// The build driver when `COOLD_BUILDER_ENABLED=1`; its image is
+/// `COOLD_BUILDER_IMAGE` or the appliance's own.
+fn start_builds(config: &Config) -> Result<Option<Arc<Builds>>, String> {
+    if !config.builder_enabled {
+        return Ok(None);
+    }
+    let image = match &config.builds.image {
+        Some(i) => i.clone(),
+        None => builds::own_image(std::path::Path::new(builds::CONTAINERENV)).ok_or_else(|| {
+            format!(
+                "COOLD_BUILDER_IMAGE is not set and {} names no image (not in the appliance?); set it to an image holding /coolify-builder",
+                builds::CONTAINERENV
+            )
+        })?,
+    };
+    tracing::info!(%image, capacity = config.builds.capacity, dir = %config.builds.dir.display(), "builds enabled");
+    Ok(Some(Arc::new(Builds::new(
+        config.builds.clone(),
+        image,
+        config.podman_socket.clone(),
+        tools_for(config),
+    ))))
 }
 
 /// Host tools (iptables, nft, rclone) run from the host root when the

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod api;
 pub mod broker_client;
+pub mod builds;
 pub mod config;
 pub mod containers;
 pub mod deny;

@@ -231,12 +231,23 @@ fn pending_cap_overflow_is_503_at_once() {
 fn late_poller_gets_the_landed_result() {
     let pki = Pki::new();
     let broker = Broker::start(&pki, &[]);
+    let builds = tempfile::tempdir().expect("build dir");
+    let build_dir = builds.path().display().to_string();
     let _a = agent(
         &broker,
         &pki,
         "host-a",
         "127.0.0.2",
-        &[("COOLD_BUILDER_ENABLED", "1")],
+        &[
+            ("COOLD_BUILDER_ENABLED", "1"),
+            // An image that is not there: the build cannot start, and the
+            // agent's answer to it lands for pollers.
+            (
+                "COOLD_BUILDER_IMAGE",
+                "localhost/coolify-test-no-such-builder:none",
+            ),
+            ("COOLD_BUILD_DIR", &build_dir),
+        ],
     );
     broker.wait_streams(1, Duration::from_secs(10));
 
@@ -257,8 +268,8 @@ fn late_poller_gets_the_landed_result() {
     let (status, _) = broker.request("POST", "/v1/coold/dispatch", Some(body));
     assert_eq!(status, 409);
 
-    // A build goes to the builder host (202 at once); this coold answers
-    // builds 501 until the builds issue, and that answer lands for pollers.
+    // A build goes to the builder host (202 at once); its container cannot
+    // be created here (no such builder image): 500 `io` lands for pollers.
     let (status, accepted) = broker.request(
         "POST",
         "/v1/build/dispatch",
@@ -268,10 +279,14 @@ fn late_poller_gets_the_landed_result() {
     let accepted = json(&accepted);
     assert_eq!(accepted["host_id"], "host-a");
     let id = accepted["request_id"].as_str().unwrap().to_string();
-    std::thread::sleep(Duration::from_secs(1));
-    let (status, polled) = broker.request("GET", &format!("/v1/build/result/{id}"), None);
+    let (status, polled) = broker.request(
+        "GET",
+        &format!("/v1/build/result/{id}?timeout_ms=20000"),
+        None,
+    );
     assert_eq!(status, 200, "{polled}");
-    assert_eq!(json(&polled)["status"], 501);
+    assert_eq!(json(&polled)["status"], 500, "{polled}");
+    assert_eq!(json(&polled)["body"]["code"], "io", "{polled}");
 
     let (status, _) = broker.request("GET", "/v1/build/result/never-issued?timeout_ms=10", None);
     assert_eq!(status, 404);

@@ -299,6 +299,27 @@ impl PendingMap {
         failed
     }
 
+    /// A host's new stream (`generation`) takes over the accounting of its
+    /// waiting builds: they keep running across the reconnect (the agent
+    /// re-attaches to them), so the new stream's running-builds counter
+    /// must count them or the router would overfill the host. Returns how
+    /// many moved.
+    pub fn rebind_builds(&self, host: &str, generation: u64, counter: &Arc<AtomicU32>) -> usize {
+        let mut moved = 0;
+        for mut entry in self.map.iter_mut() {
+            if let Entry::Waiting(w) = &mut *entry {
+                if w.lane == Lane::Build && w.host == host && w.generation != generation {
+                    release(w);
+                    counter.fetch_add(1, Ordering::AcqRel);
+                    w.builds_running = Some(counter.clone());
+                    w.generation = generation;
+                    moved += 1;
+                }
+            }
+        }
+        moved
+    }
+
     /// Waiting coold-lane entries older than `waiting_after` land as 504;
     /// landed entries older than `landed_ttl` are dropped.
     pub fn sweep(

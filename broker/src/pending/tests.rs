@@ -119,3 +119,30 @@ fn request_ids_are_validated() {
     }
     assert_eq!(new_request_id().len(), 32);
 }
+
+#[test]
+fn a_reconnected_stream_counts_the_builds_still_running() {
+    let p = PendingMap::new(10);
+    let old = Arc::new(AtomicU32::new(0));
+    let now = Instant::now();
+    let _rx = p
+        .insert_waiting("b1", "h", 1, Lane::Build, Some(old.clone()), now)
+        .expect("insert");
+    let _c = p
+        .insert_waiting("c1", "h", 1, Lane::Coold, None, now)
+        .expect("insert");
+    assert_eq!(old.load(Ordering::Acquire), 1);
+    let new = Arc::new(AtomicU32::new(0));
+    assert_eq!(p.rebind_builds("h", 2, &new), 1);
+    assert_eq!(
+        (old.load(Ordering::Acquire), new.load(Ordering::Acquire)),
+        (0, 1)
+    );
+    // Rebinding again for the same stream moves nothing.
+    assert_eq!(p.rebind_builds("h", 2, &new), 0);
+    assert_eq!(
+        p.land("b1", "h", Outcome::broker(200, ""), now),
+        Landing::Landed
+    );
+    assert_eq!(new.load(Ordering::Acquire), 0);
+}

@@ -130,7 +130,12 @@ async fn metrics(State(ctx): State<Arc<AgentContext>>) -> Response {
         )],
         ctx.metrics.render(&ctx.health.report())
             + &ctx.dns.stats.render()
-            + &ctx.pools.render_metrics(&ctx.workloads.all()),
+            + &ctx.pools.render_metrics(&ctx.workloads.all())
+            + &ctx
+                .builds
+                .as_ref()
+                .map(|b| b.render_metrics())
+                .unwrap_or_default(),
     )
         .into_response()
 }

@@ -11,10 +11,12 @@ use http::{Method, StatusCode};
 use crate::agent::AgentContext;
 use crate::api::{dispatch, ApiError, Reply, ReplyBody, Verb, VerbRequest};
 
-/// Runs one frame and returns the answer to send back.
-pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Response {
+/// Runs one frame and returns the answer to send back, or `None` for
+/// build frames: a build answers when it ends (through the build driver's
+/// outbox), and a cancel is answered by that build's 409.
+pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Option<Response> {
     let id = msg.request_id;
-    match msg.msg {
+    Some(match msg.msg {
         Some(server_msg::Msg::Verb(frame)) => {
             let started = Instant::now();
             let (name, result) = run_verb(ctx, frame).await;
@@ -30,14 +32,24 @@ pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Response {
             );
             resp
         }
-        // Builds ride the same stream; the build driver lands with the
-        // builds issue. Until then the broker gets a clear 501 at once.
-        Some(server_msg::Msg::Build(_)) | Some(server_msg::Msg::Cancel(_)) => to_response(
-            id,
-            Err(ApiError::NotImplemented(
-                "builds are not supported by this coold yet".into(),
-            )),
-        ),
+        Some(server_msg::Msg::Build(b)) => match &ctx.builds {
+            Some(builds) => {
+                builds.submit(id, b.spec);
+                return None;
+            }
+            None => to_response(
+                id,
+                Err(ApiError::NotImplemented(
+                    "this host does not run builds (COOLD_BUILDER_ENABLED is off)".into(),
+                )),
+            ),
+        },
+        Some(server_msg::Msg::Cancel(_)) => {
+            if let Some(builds) = &ctx.builds {
+                builds.cancel(&id);
+            }
+            return None;
+        }
         None => to_response(
             id,
             Err(ApiError::BadRequest {
@@ -45,7 +57,7 @@ pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Response {
                 message: "msg: empty frame".into(),
             }),
         ),
-    }
+    })
 }
 
 async fn run_verb(ctx: &AgentContext, frame: VerbFrame) -> (&'static str, Result<Reply, ApiError>) {

@@ -234,6 +234,12 @@ async fn session_inner(
     // their answer has nowhere to go.
     let session_over = CancellationToken::new();
     let _guard = session_over.clone().drop_guard();
+    // Builds send their events and answers through whichever session is
+    // open; this one until it ends.
+    let _builds_session = ctx.builds.as_ref().map(|b| {
+        b.on_session(out_tx.clone());
+        BuildsSession(b.clone())
+    });
     loop {
         let msg = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
@@ -245,7 +251,9 @@ async fn session_inner(
                 // Detached on purpose: the verb must finish even if the
                 // stream drops (see the module invariant).
                 tokio::spawn(async move {
-                    let resp = answer(&ctx, msg).await;
+                    let Some(resp) = answer(&ctx, msg).await else {
+                        return;
+                    };
                     let id = resp.request_id.clone();
                     let sent = !over.is_cancelled()
                         && tx
@@ -262,6 +270,15 @@ async fn session_inner(
             Ok(None) => return Ok(()),
             Err(status) => return Err(StreamError::Ended(status.to_string())),
         }
+    }
+}
+
+/// Closes the build outbox when a session ends, however it ends.
+struct BuildsSession(Arc<crate::builds::Builds>);
+
+impl Drop for BuildsSession {
+    fn drop(&mut self) {
+        self.0.outbox.close();
     }
 }
 

@@ -4,6 +4,7 @@
 //! process environment, so every rule is unit-tested without touching it. A bad
 //! value fails start with a [`ConfigError`] naming the variable.
 
+pub mod builds;
 mod parse;
 mod pools;
 mod sync;
@@ -12,6 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use builds::{BuildsConfig, Cidr};
 pub use parse::Namespace;
 pub use pools::PoolSettings;
 pub use sync::SyncConfig;
@@ -86,6 +88,8 @@ pub struct Config {
     pub pools: PoolSettings,
     /// `COOLD_RCLONE_BIN`, `COOLD_SYNC_TIMEOUT`: tenant state sync.
     pub sync: SyncConfig,
+    /// `COOLD_BUILD_*`: the build driver (used with `builder_enabled`).
+    pub builds: BuildsConfig,
 }
 
 /// Which endpoint store discovery writes to.
@@ -208,6 +212,11 @@ impl Config {
             }
         };
 
+        let namespaces = parse::namespaces(
+            "COOLD_NAMESPACES",
+            &or("COOLD_NAMESPACES", defaults::NAMESPACES),
+        )?;
+        let builds = BuildsConfig::from_lookup(get, host_mgmt_ip, &namespaces)?;
         let broker = match (get("COOLD_BROKER_URL"), get("COOLD_BROKER_TOKEN_FILE")) {
             (Some(url), Some(token)) => {
                 let url = parse::broker_url("COOLD_BROKER_URL", &url)?;
@@ -221,24 +230,11 @@ impl Config {
                         hint: "the broker's CA certificate (ca.crt from `coolify broker init`)",
                     });
                 }
-                let builder_capacity = match get("COOLD_BUILDER_CAPACITY") {
-                    Some(v) => v
-                        .trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=64).contains(n))
-                        .ok_or(ConfigError::Invalid {
-                            var: "COOLD_BUILDER_CAPACITY",
-                            value: v.clone(),
-                            reason: "expected a number 1..=64".into(),
-                        })?,
-                    None => 2,
-                };
                 Some(BrokerLink {
                     url,
                     token_file: parse::path("COOLD_BROKER_TOKEN_FILE", &token)?,
                     ca,
-                    builder_capacity,
+                    builder_capacity: builds.capacity,
                 })
             }
             _ => None,
@@ -247,10 +243,8 @@ impl Config {
         Ok(Config {
             broker,
             host_mgmt_ip,
-            namespaces: parse::namespaces(
-                "COOLD_NAMESPACES",
-                &or("COOLD_NAMESPACES", defaults::NAMESPACES),
-            )?,
+            namespaces,
+            builds,
             broker_url: parse::broker_url(
                 "COOLD_BROKER_URL",
                 &or("COOLD_BROKER_URL", defaults::BROKER_URL),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod builds;
 pub mod corrosion;
 pub mod dns;
 pub mod pools;

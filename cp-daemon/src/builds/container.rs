@@ -1,0 +1,237 @@
+//! The build container through the Podman API (compat paths where Docker's
+//! API says it, libpod's for `init` and the network namespace path). The
+//! container is created, initialised (its netns exists, nothing runs yet),
+//! fenced by [`super::egress`], then started.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::podman::raw::{self, percent_encode, ContainerSummaryView, ContainerView, LIBPOD};
+use crate::podman::EngineError;
+
+/// What a build container is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxSpec {
+    pub name: String,
+    pub image: String,
+    pub entrypoint: Vec<String>,
+    pub args: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// Host paths mounted at the same path inside.
+    pub binds: Vec<PathBuf>,
+    pub memory: u64,
+    pub cpus: f64,
+    /// Network to join; the engine's default when `None`.
+    pub network: Option<String>,
+}
+
+impl SandboxSpec {
+    /// The compat create body. Pure.
+    pub fn create_body(&self) -> serde_json::Value {
+        let binds: Vec<String> = self
+            .binds
+            .iter()
+            .map(|p| format!("{0}:{0}", p.display()))
+            .collect();
+        let mut body = serde_json::json!({
+            "Image": self.image,
+            "Entrypoint": self.entrypoint,
+            "Cmd": self.args,
+            "Labels": self.labels,
+            "HostConfig": {
+                "Binds": binds,
+                "Memory": self.memory,
+                // No swap beyond the memory limit: the limit means it.
+                "MemorySwap": self.memory,
+                "NanoCpus": (self.cpus * 1e9) as i64,
+                // The builder needs no capability the default set lacks;
+                // without NET_ADMIN it cannot undo its egress rules.
+                "CapDrop": ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"],
+                "SecurityOpt": ["no-new-privileges"],
+            },
+        });
+        if let Some(net) = &self.network {
+            body["HostConfig"]["NetworkMode"] = serde_json::Value::String(net.clone());
+        }
+        body
+    }
+}
+
+fn what(name: &str) -> String {
+    format!("build container {name}")
+}
+
+fn classify(name: &str) -> impl Fn(raw::RawError) -> EngineError + '_ {
+    move |e| EngineError::classify_raw(e, &what(name))
+}
+
+pub async fn create(socket: &Path, spec: &SandboxSpec) -> Result<(), EngineError> {
+    let path = raw::compat_path(&format!(
+        "/containers/create?name={}",
+        percent_encode(&spec.name)
+    ));
+    raw::call(
+        socket,
+        http::Method::POST,
+        &path,
+        Some(spec.create_body().to_string().into_bytes()),
+    )
+    .await
+    .map_err(classify(&spec.name))?;
+    Ok(())
+}
+
+/// Creates the container's namespaces without starting its process.
+pub async fn init(socket: &Path, name: &str) -> Result<(), EngineError> {
+    let path = format!("{LIBPOD}/containers/{}/init", percent_encode(name));
+    let (status, body) = raw::request(socket, http::Method::POST, &path, None)
+        .await
+        .map_err(classify(name))?;
+    // 304: already initialised.
+    if (200..300).contains(&status) || status == 304 {
+        return Ok(());
+    }
+    Err(EngineError::from_status(
+        status,
+        raw::error_message(&body),
+        &what(name),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LibpodInspect {
+    network_settings: LibpodNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LibpodNetwork {
+    sandbox_key: String,
+}
+
+/// The path of the container's network namespace (`/run/netns/…`).
+pub async fn netns_path(socket: &Path, name: &str) -> Result<PathBuf, EngineError> {
+    let path = format!("{LIBPOD}/containers/{}/json", percent_encode(name));
+    let v: LibpodInspect = raw::get_json_at(socket, &path)
+        .await
+        .map_err(classify(name))?
+        .ok_or_else(|| EngineError::NotFound { what: what(name) })?;
+    if v.network_settings.sandbox_key.is_empty() {
+        return Err(EngineError::Failed(format!(
+            "{} has no network namespace after init",
+            what(name)
+        )));
+    }
+    Ok(PathBuf::from(v.network_settings.sandbox_key))
+}
+
+pub async fn start(socket: &Path, name: &str) -> Result<(), EngineError> {
+    let path = raw::compat_path(&format!("/containers/{}/start", percent_encode(name)));
+    raw::call(socket, http::Method::POST, &path, None)
+        .await
+        .map_err(classify(name))?;
+    Ok(())
+}
+
+/// Sends `signal` to the container's process; a container that is not
+/// running any more is fine (there is nothing left to stop).
+pub async fn kill(socket: &Path, name: &str, signal: &str) -> Result<(), EngineError> {
+    let path = raw::compat_path(&format!(
+        "/containers/{}/kill?signal={signal}",
+        percent_encode(name)
+    ));
+    match raw::call(socket, http::Method::POST, &path, None).await {
+        Ok(_) => Ok(()),
+        Err(e) => match EngineError::classify_raw(e, &what(name)) {
+            EngineError::Conflict(_) | EngineError::NotFound { .. } => Ok(()),
+            other => Err(other),
+        },
+    }
+}
+
+pub async fn inspect(socket: &Path, name: &str) -> Result<Option<ContainerView>, EngineError> {
+    raw::inspect_container(socket, name)
+        .await
+        .map_err(classify(name))
+}
+
+/// Removes the container (forced); absent is fine.
+pub async fn remove(socket: &Path, name: &str) -> Result<(), EngineError> {
+    let path = raw::compat_path(&format!(
+        "/containers/{}?force=true&v=true",
+        percent_encode(name)
+    ));
+    match raw::call(socket, http::Method::DELETE, &path, None).await {
+        Ok(_) => Ok(()),
+        Err(e) => match EngineError::classify_raw(e, &what(name)) {
+            EngineError::NotFound { .. } => Ok(()),
+            other => Err(other),
+        },
+    }
+}
+
+/// Every container labelled as a build, running or not.
+pub async fn list_builds(socket: &Path) -> Result<Vec<ContainerSummaryView>, EngineError> {
+    let filters = serde_json::json!({ "label": [format!("{}=true", super::request::LABEL_BUILD)] });
+    let path = format!(
+        "/containers/json?all=true&filters={}",
+        percent_encode(&filters.to_string())
+    );
+    Ok(raw::get_json(socket, &path)
+        .await
+        .map_err(|e| EngineError::classify_raw(e, "build containers"))?
+        .unwrap_or_default())
+}
+
+/// The last lines the container wrote (stdout and stderr), for the log
+/// line of a build that left no result file. Best effort: empty on error.
+pub async fn log_tail(socket: &Path, name: &str) -> String {
+    let path = raw::compat_path(&format!(
+        "/containers/{}/logs?stdout=true&stderr=true&tail=20",
+        percent_encode(name)
+    ));
+    match raw::request(socket, http::Method::GET, &path, None).await {
+        // Multiplexed frames: drop the 8-byte headers' control bytes.
+        Ok((200, body)) => String::from_utf8_lossy(&body)
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create_body_carries_limits_labels_and_same_path_binds() {
+        let spec = SandboxSpec {
+            name: "coolify-build-r1".into(),
+            image: "localhost/builder:1".into(),
+            entrypoint: vec!["/coolify-builder".into()],
+            args: vec!["--spec".into(), "/b/r1/spec.json".into()],
+            labels: HashMap::from([("coolify.build".to_string(), "true".to_string())]),
+            binds: vec!["/b/r1".into(), "/run/podman/podman.sock".into()],
+            memory: 512 << 20,
+            cpus: 1.5,
+            network: Some("builds".into()),
+        };
+        let b = spec.create_body();
+        assert_eq!(b["HostConfig"]["Memory"], 512u64 << 20);
+        assert_eq!(b["HostConfig"]["NanoCpus"], 1_500_000_000i64);
+        assert_eq!(
+            b["HostConfig"]["Binds"],
+            serde_json::json!([
+                "/b/r1:/b/r1",
+                "/run/podman/podman.sock:/run/podman/podman.sock"
+            ])
+        );
+        assert_eq!(b["Labels"]["coolify.build"], "true");
+        assert_eq!(b["Entrypoint"][0], "/coolify-builder");
+        assert_eq!(b["HostConfig"]["NetworkMode"], "builds");
+    }
+}

@@ -1,0 +1,493 @@
+//! The build driver: BuildRequest → work dir → fenced build container →
+//! events streamed as they are written → the verdict as the Response.
+//!
+//! Invariants:
+//! - A build's files are the truth: every verdict is on disk (the builder's
+//!   result.json / error.json, or an error.json the agent writes when the
+//!   builder left none) before its Response is sent, so a Response lost to
+//!   a dropped stream is sent again when the next session opens.
+//! - At most `COOLD_BUILDER_CAPACITY` build containers run; later builds
+//!   wait in FIFO order.
+//! - The credentials file never outlives its build's container.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::container::{self, SandboxSpec};
+use super::egress;
+use super::metrics::BuildMetrics;
+use super::outbox::Outbox;
+use super::request::{self, error_body, Verdict};
+use super::workdir::{self, EventTail};
+use crate::config::BuildsConfig;
+use crate::hosttools::ToolRunner;
+use crate::podman::EngineError;
+
+/// How often a running build's events file and container state are read.
+const POLL: Duration = Duration::from_millis(100);
+/// How often adoption is retried while the engine is unreachable.
+const ADOPT_RETRY: Duration = Duration::from_secs(2);
+/// How often finished work dirs past `COOLD_BUILD_KEEP` are removed.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct Slots {
+    /// Builds with a container, by request id → their cancel token.
+    running: HashMap<String, CancellationToken>,
+    /// Request ids waiting for a slot (their work dir is written).
+    queue: VecDeque<String>,
+}
+
+/// The agent's build driver (one per agent, when `COOLD_BUILDER_ENABLED`).
+#[derive(Debug)]
+pub struct Builds {
+    cfg: BuildsConfig,
+    image: String,
+    socket: PathBuf,
+    tools: ToolRunner,
+    pub outbox: Outbox,
+    metrics: BuildMetrics,
+    slots: Mutex<Slots>,
+}
+
+/// Why a build could not be launched (it answers 500 with the reason).
+#[derive(Debug, thiserror::Error)]
+enum LaunchError {
+    #[error("work dir: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Egress(#[from] egress::EgressError),
+}
+
+impl Builds {
+    pub fn new(cfg: BuildsConfig, image: String, socket: PathBuf, tools: ToolRunner) -> Self {
+        Builds {
+            cfg,
+            image,
+            socket,
+            tools,
+            outbox: Outbox::default(),
+            metrics: BuildMetrics::default(),
+            slots: Mutex::new(Slots::default()),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        workdir::path(&self.cfg.dir, id)
+    }
+
+    pub fn render_metrics(&self) -> String {
+        let (running, queued) = {
+            let s = self.slots();
+            (s.running.len(), s.queue.len())
+        };
+        self.metrics.render(running, queued, self.cfg.capacity)
+    }
+
+    /// A BuildRequest frame. Never waits for the build: its Response is
+    /// sent when it ends.
+    pub fn submit(self: &Arc<Self>, id: String, spec: Vec<u8>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(v) = this.accept(&id, &spec) {
+                tracing::warn!(request_id = %id, status = v.status, error = %v.body, "build refused");
+                this.metrics.finished(&v.outcome);
+                this.outbox.response(&id, v.status, &v.body).await;
+            }
+        });
+    }
+
+    /// Checks the request, writes its work dir, and starts or queues it.
+    fn accept(self: &Arc<Self>, id: &str, spec: &[u8]) -> Result<(), Verdict> {
+        let refuse = |status: u16, message: String| Verdict {
+            status,
+            body: error_body("bad_request", message, "request"),
+            outcome: "bad_request".into(),
+        };
+        request::validate_request_id(id).map_err(|e| refuse(400, e.to_string()))?;
+        let prepared = request::prepare(spec).map_err(|e| refuse(400, e.to_string()))?;
+        let dir = self.dir(id);
+        {
+            let s = self.slots();
+            if s.running.contains_key(id) || s.queue.iter().any(|q| q == id) || dir.exists() {
+                return Err(refuse(
+                    409,
+                    format!("request_id: build {id} already exists on this host"),
+                ));
+            }
+        }
+        let io = |e: std::io::Error| Verdict {
+            status: 500,
+            body: error_body(
+                "io",
+                format!("build work dir {}: {e}", dir.display()),
+                "request",
+            ),
+            outcome: "io".into(),
+        };
+        workdir::create(&dir).map_err(io)?;
+        workdir::write_private(&dir.join(workdir::SPEC), &prepared.spec_json).map_err(io)?;
+        if let Some(c) = &prepared.credentials {
+            let bytes = serde_json::to_vec(c).unwrap_or_default();
+            workdir::write_private(&dir.join(workdir::CREDENTIALS), &bytes).map_err(io)?;
+        }
+        let token = {
+            let mut s = self.slots();
+            if s.running.len() < self.cfg.capacity as usize {
+                let token = CancellationToken::new();
+                s.running.insert(id.to_string(), token.clone());
+                Some(token)
+            } else {
+                s.queue.push_back(id.to_string());
+                None
+            }
+        };
+        match token {
+            Some(token) => self.spawn_run(id.to_string(), token),
+            None => tracing::info!(request_id = %id, "build queued: every slot is busy"),
+        }
+        Ok(())
+    }
+
+    fn spawn_run(self: &Arc<Self>, id: String, token: CancellationToken) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let dir = this.dir(&id);
+            let name = request::container_name(&id);
+            match this.launch(&id, &dir, &name).await {
+                Ok(()) => {
+                    let deadline = Instant::now() + this.cfg.timeout;
+                    this.follow(&id, &dir, &name, &token, deadline).await;
+                }
+                Err(e) => {
+                    tracing::error!(request_id = %id, error = %e, "build container did not start");
+                    let _ = workdir::write_error(&dir, "io", &e.to_string(), "start");
+                }
+            }
+            this.finish(&id, &dir, &name).await;
+        });
+    }
+
+    /// Create → init → fence → start.
+    async fn launch(&self, id: &str, dir: &Path, name: &str) -> Result<(), LaunchError> {
+        let with_credentials = dir.join(workdir::CREDENTIALS).exists();
+        let spec = SandboxSpec {
+            name: name.to_string(),
+            image: self.image.clone(),
+            entrypoint: vec![request::BUILDER_BIN.to_string()],
+            args: request::builder_args(&self.cfg, dir, &self.socket, with_credentials),
+            labels: HashMap::from([
+                (request::LABEL_BUILD.to_string(), "true".to_string()),
+                (request::LABEL_REQUEST_ID.to_string(), id.to_string()),
+                (
+                    request::LABEL_WORK_DIR.to_string(),
+                    dir.display().to_string(),
+                ),
+            ]),
+            binds: vec![dir.to_path_buf(), self.socket.clone()],
+            memory: self.cfg.memory,
+            cpus: self.cfg.cpus,
+            network: self.cfg.network.clone(),
+        };
+        container::create(&self.socket, &spec).await?;
+        container::init(&self.socket, name).await?;
+        if !self.cfg.deny_cidrs.is_empty() {
+            let netns = container::netns_path(&self.socket, name).await?;
+            egress::fence(&self.tools, &netns, &self.cfg.deny_cidrs).await?;
+        }
+        container::start(&self.socket, name).await?;
+        tracing::info!(request_id = %id, container = %name, "build started");
+        Ok(())
+    }
+
+    /// Streams the events file until the container stops; enforces cancel
+    /// and the run time (SIGTERM, then SIGKILL after the grace).
+    async fn follow(
+        &self,
+        id: &str,
+        dir: &Path,
+        name: &str,
+        token: &CancellationToken,
+        deadline: Instant,
+    ) {
+        let mut tail = EventTail::default();
+        let mut sessions = self.outbox.sessions();
+        let mut stopping: Option<Instant> = None;
+        let mut killed = false;
+        loop {
+            if sessions.has_changed().unwrap_or(false) {
+                sessions.borrow_and_update();
+                // A new session: the broker may know nothing of what was
+                // sent before; replay from the first line.
+                tail = EventTail::default();
+            }
+            self.forward_events(id, dir, &mut tail).await;
+            match container::inspect(&self.socket, name).await {
+                Ok(Some(v)) if v.state.running => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(request_id = %id, error = %e, "cannot inspect build container")
+                }
+            }
+            let now = Instant::now();
+            match stopping {
+                None if token.is_cancelled() => {
+                    tracing::info!(request_id = %id, "cancelling build (SIGTERM)");
+                    self.signal(id, name, "SIGTERM").await;
+                    stopping = Some(now);
+                }
+                None if now >= deadline => {
+                    let msg = format!(
+                        "the build ran past COOLD_BUILD_TIMEOUT={}",
+                        humantime::format_duration(self.cfg.timeout)
+                    );
+                    tracing::warn!(request_id = %id, "{msg}; stopping it (SIGTERM)");
+                    let _ = std::fs::write(dir.join(workdir::TIMED_OUT), &msg);
+                    self.signal(id, name, "SIGTERM").await;
+                    stopping = Some(now);
+                }
+                Some(at) if !killed && now.duration_since(at) >= self.cfg.grace => {
+                    tracing::warn!(request_id = %id, "build did not stop within COOLD_BUILD_GRACE; SIGKILL");
+                    self.signal(id, name, "SIGKILL").await;
+                    killed = true;
+                }
+                _ => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = token.cancelled(), if stopping.is_none() => {}
+            }
+        }
+        self.forward_events(id, dir, &mut tail).await;
+    }
+
+    async fn signal(&self, id: &str, name: &str, signal: &str) {
+        if let Err(e) = container::kill(&self.socket, name, signal).await {
+            tracing::warn!(request_id = %id, signal, error = %e, "cannot signal build container");
+        }
+    }
+
+    async fn forward_events(&self, id: &str, dir: &Path, tail: &mut EventTail) {
+        match tail.read_new(dir) {
+            Ok(lines) => {
+                for (seq, line) in lines {
+                    // No session: the line stays in the file and is
+                    // replayed when the next one opens.
+                    self.outbox.event(id, seq, line).await;
+                }
+            }
+            Err(e) => tracing::warn!(request_id = %id, error = %e, "cannot read build events"),
+        }
+    }
+
+    /// The build ended (or never started): settle its verdict on disk,
+    /// clean up, answer, and hand its slot to the next queued build.
+    async fn finish(self: &Arc<Self>, id: &str, dir: &Path, name: &str) {
+        if workdir::verdict(dir).is_none() {
+            let exit_code = container::inspect(&self.socket, name)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v.state.exit_code);
+            let logs = container::log_tail(&self.socket, name).await;
+            tracing::warn!(request_id = %id, ?exit_code, %logs, "builder exited without result file");
+        }
+        let verdict = self.settle(dir);
+        workdir::remove_credentials(dir);
+        if let Err(e) = container::remove(&self.socket, name).await {
+            tracing::warn!(request_id = %id, error = %e, "cannot remove build container");
+        }
+        self.metrics.finished(&verdict.outcome);
+        tracing::info!(request_id = %id, status = verdict.status, outcome = %verdict.outcome, "build finished");
+        self.outbox
+            .response(id, verdict.status, &verdict.body)
+            .await;
+        let next = {
+            let mut s = self.slots();
+            s.running.remove(id);
+            let next = s.queue.pop_front();
+            if let Some(n) = &next {
+                let token = CancellationToken::new();
+                s.running.insert(n.clone(), token.clone());
+                Some((n.clone(), token))
+            } else {
+                None
+            }
+        };
+        if let Some((n, token)) = next {
+            self.spawn_run(n, token);
+        }
+    }
+
+    /// The verdict on disk, writing the agent's own when the builder left
+    /// none (seed 000: 500 "builder exited without result file").
+    fn settle(&self, dir: &Path) -> Verdict {
+        if let Some(v) = workdir::verdict(dir) {
+            return v;
+        }
+        let message = "builder exited without result file";
+        if let Err(e) = workdir::write_error(dir, "io", message, "build") {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot record the verdict");
+        }
+        workdir::verdict(dir)
+            .unwrap_or_else(|| request::verdict_err(error_body("io", message, "build")))
+    }
+
+    /// A CancelBuild frame: SIGTERM to a running build, or drop a queued
+    /// one (answered 409 `cancelled` at once). Unknown ids are ignored:
+    /// the build already ended and its Response says how.
+    pub fn cancel(self: &Arc<Self>, id: &str) {
+        let queued = {
+            let mut s = self.slots();
+            if let Some(token) = s.running.get(id) {
+                token.cancel();
+                return;
+            }
+            let before = s.queue.len();
+            s.queue.retain(|q| q != id);
+            s.queue.len() != before
+        };
+        if !queued {
+            tracing::debug!(request_id = %id, "cancel for a build this host does not run");
+            return;
+        }
+        let dir = self.dir(id);
+        let _ = workdir::write_error(&dir, "cancelled", "cancelled before it started", "queue");
+        let (this, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move {
+            let name = request::container_name(&id);
+            this.settle_and_answer(&id, &dir, &name).await;
+        });
+    }
+
+    async fn settle_and_answer(self: &Arc<Self>, id: &str, dir: &Path, name: &str) {
+        let verdict = self.settle(dir);
+        workdir::remove_credentials(dir);
+        let _ = container::remove(&self.socket, name).await;
+        self.metrics.finished(&verdict.outcome);
+        self.outbox
+            .response(id, verdict.status, &verdict.body)
+            .await;
+    }
+
+    /// Restart adoption (seed 000's resume_or_reap): running build
+    /// containers are followed again; stopped ones are settled and removed;
+    /// work dirs that never got a container (queued when the agent
+    /// stopped) get an error verdict. Answers reach the broker when the
+    /// first session opens (see [`Builds::on_session`]).
+    async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
+        let found = container::list_builds(&self.socket).await?;
+        for c in found {
+            let labels = c.labels.clone().unwrap_or_default();
+            let Some(id) = labels.get(request::LABEL_REQUEST_ID).cloned() else {
+                continue;
+            };
+            if request::validate_request_id(&id).is_err() {
+                tracing::warn!(container = %c.id, "build container with a bad request id label left alone");
+                continue;
+            }
+            let dir = labels
+                .get(request::LABEL_WORK_DIR)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| self.dir(&id));
+            let name = request::container_name(&id);
+            if c.state == "running" {
+                tracing::info!(request_id = %id, "adopting a running build");
+                let token = CancellationToken::new();
+                self.slots().running.insert(id.clone(), token.clone());
+                let this = self.clone();
+                // The run-time clock restarts at adoption: the engine's
+                // start time is not needed to bound the build.
+                let deadline = Instant::now() + self.cfg.timeout;
+                tokio::spawn(async move {
+                    this.follow(&id, &dir, &name, &token, deadline).await;
+                    this.finish(&id, &dir, &name).await;
+                });
+            } else {
+                tracing::info!(request_id = %id, state = %c.state, "reporting a build that ended while the agent was away");
+                self.settle_and_answer(&id, &dir, &name).await;
+            }
+        }
+        let busy: Vec<String> = self.slots().running.keys().cloned().collect();
+        for (id, dir) in workdir::orphans(&self.cfg.dir, |id| busy.iter().any(|b| b == id)) {
+            let _ = workdir::write_error(
+                &dir,
+                "io",
+                "the agent restarted before this build started; dispatch it again",
+                "queue",
+            );
+            workdir::remove_credentials(&dir);
+            tracing::warn!(request_id = %id, "a queued build was lost to the agent restart; it answers 500");
+            self.metrics.finished("io");
+        }
+        Ok(())
+    }
+
+    /// A broker session opened: frames go to it, running builds replay
+    /// their events, and every finished build still on disk is answered
+    /// again (the broker keeps the first answer and ignores repeats).
+    pub fn on_session(
+        self: &Arc<Self>,
+        tx: tokio::sync::mpsc::Sender<coolify_proto::v1::ClientMsg>,
+    ) {
+        self.outbox.open(tx);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let running: Vec<String> = this.slots().running.keys().cloned().collect();
+            for f in workdir::finished(&this.cfg.dir) {
+                if running.contains(&f.request_id) {
+                    continue;
+                }
+                let mut tail = EventTail::default();
+                this.forward_events(&f.request_id, &f.dir, &mut tail).await;
+                this.outbox
+                    .response(&f.request_id, f.verdict.status, &f.verdict.body)
+                    .await;
+            }
+        });
+    }
+
+    /// The driver's background work until `stop`: restart adoption, retried
+    /// while the engine does not answer (the agent itself stays up, like
+    /// its other engine users), then the work dir sweep.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.adopt().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "build adoption waits for the engine");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(ADOPT_RETRY) => {}
+                    }
+                }
+            }
+        }
+        self.sweep(stop).await;
+    }
+
+    /// Removes finished work dirs past `COOLD_BUILD_KEEP` until `stop`.
+    async fn sweep(&self, stop: CancellationToken) {
+        loop {
+            let removed = workdir::sweep(&self.cfg.dir, self.cfg.keep, SystemTime::now());
+            if removed > 0 {
+                tracing::info!(removed, "old build work dirs removed");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(SWEEP_EVERY.min(self.cfg.keep)) => {}
+            }
+        }
+    }
+}

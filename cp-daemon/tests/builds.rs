@@ -1,0 +1,331 @@
+//! Builds end to end (issue 5): the real broker, the real coold, the real
+//! `coolify-builder` in its build container, real Podman, and a git
+//! repository made here and served by `git daemon` on a test network.
+//!
+//! Needs root, Podman's API socket, `scripts/build-test-images`, and the
+//! musl target (the builder is built static on first use).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::broker::Broker;
+use support::builds::{Rig, BUILD_WITHIN};
+use support::{http, run_ok, unique};
+
+fn container_exists(name: &str) -> bool {
+    std::process::Command::new("podman")
+        .args(["container", "exists", name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn wait_running(name: &str) {
+    let started = Instant::now();
+    loop {
+        let out = std::process::Command::new("podman")
+            .args(["inspect", "-f", "{{.State.Running}}", name])
+            .output()
+            .expect("podman inspect");
+        if String::from_utf8_lossy(&out.stdout).trim() == "true" {
+            return;
+        }
+        assert!(started.elapsed() < BUILD_WITHIN, "{name} never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET over plain TCP, retried while the server comes up.
+fn fetch_page(ip: &str, port: u16, path: &str) -> String {
+    let addr = format!("{ip}:{port}").parse().expect("addr");
+    let started = Instant::now();
+    loop {
+        if let Ok((200, body)) = http(addr, "GET", path, &[], None) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{addr}{path} never served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn static_build_through_the_broker_lands_a_runnable_image() {
+    let mut rig = Rig::new(&[]);
+    let page = format!("<h1>{}</h1>", unique("hello"));
+    let repo = rig.repo(&page, 1);
+    let tag = rig.tag("cb-static");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    // A caller following the events sees them as they come, and the
+    // stream ends when the result lands.
+    let follow = {
+        let (socket, path) = (
+            rig.broker.socket.clone(),
+            format!("/v1/build/events/{id}?follow=true"),
+        );
+        std::thread::spawn(move || support::broker::uds_http(&socket, "GET", &path, None))
+    };
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    assert_eq!(r["source"], "agent");
+    let (code, followed) = follow.join().expect("follow thread").expect("follow");
+    assert_eq!(code, 200);
+    let last: Value = serde_json::from_str(followed.lines().last().expect("lines")).expect("json");
+    assert_eq!(last["type"], "result", "{followed}");
+    assert!(
+        r["body"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{r}"
+    );
+
+    // Every event reached the broker in order, ending with the result.
+    let events = rig.events(&id);
+    assert!(events.iter().any(|e| e["stage"] == "git"), "{events:?}");
+    assert_eq!(
+        events.last().expect("events")["type"],
+        "result",
+        "{events:?}"
+    );
+
+    // The image is in Podman and serves the page.
+    run_ok("podman", &["image", "exists", &tag]);
+    let web = rig.guard.container(&unique("cb-web"));
+    run_ok(
+        "podman",
+        &[
+            "run",
+            "-d",
+            "--name",
+            &web,
+            "--network",
+            &rig.net.network,
+            &tag,
+        ],
+    );
+    let ip = run_ok(
+        "podman",
+        &[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &web,
+        ],
+    );
+    assert_eq!(fetch_page(ip.trim(), 8080, "/index.html").trim(), page);
+
+    // The transient container is gone; the work dir keeps the record.
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+    let dir = rig.build_dir.path().join(&id);
+    assert!(dir.join("result.json").exists() && dir.join("events.ndjson").exists());
+    let metrics = rig.metrics();
+    assert!(
+        metrics.contains("coold_builds_finished_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn dockerfile_build_runs_its_run_step_with_the_build_arg() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 1);
+    let tag = rig.tag("cb-docker");
+    let greeting = unique("hi");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "DOCKERFILE", "tags": [tag],
+        "build_args": {"GREETING": greeting}
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    let out = run_ok("podman", &["run", "--rm", &tag]);
+    assert_eq!(out.trim(), greeting);
+}
+
+#[test]
+fn failing_build_answers_its_error_status_with_error_json() {
+    let mut rig = Rig::new(&[]);
+    let (id, _) = rig.dockerfile_build("cb-fail", "Dockerfile.fail", 1);
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 422, "{r}");
+    assert_eq!(r["body"]["code"], "build_failed", "{r}");
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(rig.build_dir.path().join(&id).join("error.json")).expect("error.json"),
+    )
+    .expect("json");
+    assert_eq!(on_disk["code"], "build_failed");
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+}
+
+#[test]
+fn cancel_mid_build_answers_409_cancelled() {
+    let mut rig = Rig::new(&[]);
+    let (id, _) = rig.slow_build("cb-cancel", 120);
+    rig.wait_stage(&id, "build");
+    let (code, text) = rig
+        .broker
+        .request("POST", &format!("/v1/build/{id}/cancel"), None);
+    assert_eq!(code, 204, "{text}");
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 409, "{r}\ncoold: {}", rig.coold_log());
+    assert_eq!(r["body"]["code"], "cancelled", "{r}");
+    assert!(!container_exists(&format!("coolify-build-{id}")));
+    assert!(rig
+        .metrics()
+        .contains("coold_builds_finished_total{outcome=\"cancelled\"} 1"));
+}
+
+#[test]
+fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
+    let mut rig = Rig::new(&[]);
+    let (id, tag) = rig.slow_build("cb-adopt", 30);
+    let name = format!("coolify-build-{id}");
+    // Killed as soon as the builder runs: the build (30 s of RUN) is
+    // still far from done, and outlives its agent (DESIGN.md decision 5).
+    wait_running(&name);
+    rig.kill_coold();
+    wait_running(&name);
+    rig.start_coold();
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    run_ok("podman", &["image", "exists", &tag]);
+    // The replay after re-attaching duplicated no line.
+    let events = rig.events(&id);
+    let results = events.iter().filter(|e| e["type"] == "result").count();
+    assert_eq!(results, 1, "{events:?}");
+    let gits = events.iter().filter(|e| e["stage"] == "git").count();
+    let on_disk = std::fs::read_to_string(rig.build_dir.path().join(&id).join("events.ndjson"))
+        .expect("events file");
+    assert_eq!(
+        events.len(),
+        on_disk.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+    assert!(gits >= 1);
+    assert!(!container_exists(&name));
+}
+
+#[test]
+fn build_container_exited_without_result_file_answers_500() {
+    let mut rig = Rig::new(&[]);
+    let (id, _) = rig.slow_build("cb-noresult", 60);
+    let name = format!("coolify-build-{id}");
+    wait_running(&name);
+    rig.kill_coold();
+    // SIGKILL gives the builder no chance to write a result file.
+    run_ok("podman", &["kill", "-s", "KILL", &name]);
+    rig.start_coold();
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 500, "{r}");
+    assert_eq!(
+        r["body"]["message"], "builder exited without result file",
+        "{r}"
+    );
+    assert!(!container_exists(&name));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_nothing_running() {
+    let mut rig = Rig::new(&[]);
+    let repo = rig.repo("x", 1);
+    let closed = format!("git://{}:{}/nothing", rig.net.gateway, support::free_port());
+    let tag = rig.tag("cb-bad");
+    let cases = [
+        (
+            json!({"repo": repo, "ref": "main", "stack": "RUBY", "tags": [tag]}),
+            400,
+            "stack",
+        ),
+        (
+            json!({"repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "../../etc"}),
+            400,
+            "publish_dir",
+        ),
+        (
+            json!({"repo": repo, "ref": "no-such-branch", "stack": "STATIC", "tags": [tag], "publish_dir": "site"}),
+            422,
+            "",
+        ),
+        (
+            json!({"repo": closed, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"}),
+            422,
+            "",
+        ),
+        (
+            json!({"repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site",
+                   "git_credentials": {"username": "u"}}),
+            400,
+            "git_credentials",
+        ),
+    ];
+    for (spec, status, field) in cases {
+        let id = rig.dispatch(spec.clone());
+        let r = rig.result(&id);
+        assert_eq!(r["status"], status, "{spec}: {r}");
+        let message = r["body"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && message.contains(field),
+            "{spec}: {r}"
+        );
+        assert!(!container_exists(&format!("coolify-build-{id}")), "{spec}");
+    }
+}
+
+#[test]
+fn a_denied_address_is_unreachable_from_the_build_container() {
+    // The git daemon listens on the network's gateway; with that address
+    // denied the clone cannot connect. (Every other test clones from the
+    // same kind of address behind a fence for 198.19.255.254: reachable.)
+    let mut rig = Rig::new(&[]);
+    rig.kill_coold();
+    rig.env.retain(|(k, _)| k != "COOLD_BUILD_DENY_CIDRS");
+    rig.env.push((
+        "COOLD_BUILD_DENY_CIDRS".into(),
+        format!("{}/32", rig.net.gateway),
+    ));
+    rig.start_coold();
+    let repo = rig.repo("x", 1);
+    let tag = rig.tag("cb-deny");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 422, "{r}");
+    assert_eq!(r["body"]["code"], "git", "{r}");
+}
+
+#[test]
+fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
+    let mut rig = Rig::new(&[("COOLD_BUILDER_CAPACITY", "1")]);
+    let (slow, _) = rig.slow_build("cb-q1", 10);
+    let repo = rig.repo("queued page", 1);
+    wait_running(&format!("coolify-build-{slow}"));
+    // A broker that restarts knows nothing of the running build, so it
+    // routes the next one to the busy host: the agent queues it.
+    let grpc = rig.broker.grpc;
+    let dir = std::mem::replace(&mut rig.broker.dir, tempfile::tempdir().expect("dir"));
+    rig.broker.kill();
+    rig.broker = Broker::start_at(&rig.pki, grpc, dir, &[]);
+    rig.broker.wait_streams(1, Duration::from_secs(30));
+    let tag = rig.tag("cb-q2");
+    let queued = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let started = Instant::now();
+    while !rig.metrics().contains("coold_builds_queued 1\n") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "queue never showed: {}",
+            rig.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rig.metrics().contains("coold_builds_running 1\n"));
+    let r = rig.result(&queued);
+    assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
+    assert!(rig.metrics().contains("coold_builds_queued 0\n"));
+}
