@@ -224,6 +224,12 @@ impl Builds {
         let mut sessions = self.outbox.sessions();
         let mut stopping: Option<Instant> = None;
         let mut killed = false;
+        // Wakes the loop the moment the container exits; the poll stays as
+        // the cadence for events, cancel and the deadline (and as the
+        // fallback should the engine's wait fail).
+        let exited = container::wait_stopped(&self.socket, name);
+        tokio::pin!(exited);
+        let mut exit_seen = false;
         loop {
             if sessions.has_changed().unwrap_or(false) {
                 sessions.borrow_and_update();
@@ -266,6 +272,12 @@ impl Builds {
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = token.cancelled(), if stopping.is_none() => {}
+                r = &mut exited, if !exit_seen => {
+                    exit_seen = true;
+                    if let Err(e) = r {
+                        tracing::debug!(request_id = %id, error = %e, "engine wait failed; polling");
+                    }
+                }
             }
         }
         self.forward_events(id, dir, &mut tail).await;
