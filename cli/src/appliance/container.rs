@@ -66,6 +66,14 @@ fn env(s: &CpSettings) -> Vec<String> {
         format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
         format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
         format!("COOLD_DATA_DIR={}", s.data_dir.display()),
+        // Pool and build dirs live under the dirs mounted at the same path
+        // on both sides, so Podman (which reads bind sources on the host)
+        // and rclone (chrooted into the host root) see what coold sees,
+        // whatever --data-dir/--config-dir say.
+        format!("COOLD_WORKLOADS_DIR={}", cfg("workloads")),
+        format!("COOLD_STATES_DIR={}", s.data_dir.join("states").display()),
+        format!("COOLD_SECRETS_DIR={}", s.data_dir.join("secrets").display()),
+        format!("COOLD_BUILD_DIR={}", s.data_dir.join("builds").display()),
         format!("COOLD_HOST_ROOT={HOST_ROOT_IN_CONTAINER}"),
         format!("COOLD_FIREWALL={}", if s.firewall { "on" } else { "off" }),
         format!(
@@ -355,4 +363,47 @@ pub async fn last_logs(engine: &Engine, id: &str, lines: usize) -> String {
         out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn settings(config: &str, data: &str) -> CpSettings {
+        CpSettings {
+            name: "coolify-cp".into(),
+            image_repo: "localhost/coolify-cp".into(),
+            config_dir: PathBuf::from(config),
+            data_dir: PathBuf::from(data),
+            run_dir: PathBuf::from("/run/coolify"),
+            engine_socket: PathBuf::from("/run/podman/podman.sock"),
+            mgmt_ip: Ipv4Addr::LOCALHOST,
+            api_port: 7443,
+            health_port: 7444,
+            timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(10),
+            firewall: false,
+            runtime_services: Vec::new(),
+            namespaces: None,
+            broker: None,
+            builder: false,
+            with_broker: None,
+        }
+    }
+
+    #[test]
+    fn pool_and_build_dirs_follow_the_mounted_config_and_data_dirs() {
+        let env = env(&settings("/srv/cfg", "/srv/data"));
+        for want in [
+            "COOLD_WORKLOADS_DIR=/srv/cfg/workloads",
+            "COOLD_STATES_DIR=/srv/data/states",
+            "COOLD_SECRETS_DIR=/srv/data/secrets",
+            "COOLD_BUILD_DIR=/srv/data/builds",
+        ] {
+            assert!(env.iter().any(|e| e == want), "{want} missing from {env:?}");
+        }
+    }
 }
