@@ -163,6 +163,7 @@ impl Running {
 
     pub async fn shutdown(mut self) {
         self.stop.cancel();
+        self.broker.streams.close_all();
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while self.tasks.join_next().await.is_some() {}
         })

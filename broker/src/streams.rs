@@ -87,6 +87,13 @@ impl Streams {
             .is_some()
     }
 
+    /// Drops every handle, which ends each stream's outbound half: on
+    /// shutdown, tonic's graceful stop waits for open streams to finish,
+    /// and an agent stream otherwise never does.
+    pub fn close_all(&self) {
+        self.map.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -170,6 +177,17 @@ mod tests {
             streams.try_send("x", ServerMsg::default()).err(),
             Some(SendError::NotConnected("x".into()))
         );
+    }
+
+    #[test]
+    fn close_all_ends_every_outbound_half() {
+        let streams = Streams::default();
+        let (tx, mut rx) = mpsc::channel(1);
+        streams.register("h", tx, Vec::new(), 0, String::new());
+        streams.close_all();
+        assert!(streams.is_empty());
+        assert!(rx.try_recv().is_err());
+        assert!(rx.blocking_recv().is_none(), "the sender must be gone");
     }
 
     #[test]

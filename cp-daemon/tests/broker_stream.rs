@@ -603,3 +603,37 @@ fn bad_broker_config_fails_start_naming_the_variable() {
         assert!(err.contains(var), "{var}: {err}");
     }
 }
+
+#[test]
+fn sigterm_closes_open_agent_streams_instead_of_waiting_out_the_drain_cap() {
+    let pki = Pki::new();
+    let mut broker = Broker::start(&pki, &[]);
+    let _a = agent(&broker, &pki, "host-term", "127.0.0.2", &[]);
+    broker.wait_streams(1, Duration::from_secs(10));
+
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(broker.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // The broker's own cap on a graceful stop is 5 s; an open agent stream
+    // used to hold it there every time. Closing the streams first lets the
+    // stop finish well inside it.
+    let status = loop {
+        if let Some(s) = broker.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(4),
+            "broker still running {:?} after SIGTERM with an agent connected",
+            sent.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "broker exit: {status}");
+    assert!(
+        !broker.socket.exists(),
+        "the UDS socket must be removed on exit"
+    );
+}
