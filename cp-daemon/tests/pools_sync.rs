@@ -1,5 +1,5 @@
 //! Pools with state sync through a real rclone: state survives release →
-//! claim on a new container (local sink), a failing upload keeps the state
+//! claim on a new container (local sink and a local S3 server), a failing upload keeps the state
 //! and the claim, a failing download undoes the claim, manual and periodic
 //! uploads reach the sink.
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::pools::{exec, wait_pool, PoolDirs, Workload};
+use support::s3::{list_bucket, MotoServer};
 use support::Coold;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -58,16 +59,43 @@ fn container(v: &serde_json::Value) -> String {
 fn state_survives_release_and_a_claim_on_a_new_container() {
     let dirs = PoolDirs::new();
     let sink = dirs.path("sink");
-    let w = Workload::new("sync-local");
+    state_survives(dirs, "sync-local", &local_sink(&sink), || {
+        assert_eq!(
+            std::fs::read_to_string(sink.join("tenant-a/db/file"))
+                .ok()
+                .as_deref(),
+            Some("v1\n")
+        );
+    });
+}
+
+#[test]
+fn state_survives_release_and_a_claim_on_a_new_container_through_s3() {
+    let moto = MotoServer::start();
+    let sink = format!(
+        "    type: s3\n    endpoint: {}\n    region: us-east-1\n    bucket: pool-state\n    prefix: tenants/${{tenantId}}/\n    access_key_id: AKIDPOOLS\n    secret_access_key: secret-pools\n",
+        moto.endpoint
+    );
+    state_survives(PoolDirs::new(), "sync-s3", &sink, || {
+        // The endpoint is honoured: the state sits under the tenant's
+        // prefix of the test's own S3 server.
+        let keys = list_bucket(&moto.endpoint, "pool-state");
+        assert!(
+            keys.iter().any(|k| k == "tenants/tenant-a/db/file"),
+            "{keys:?}"
+        );
+    });
+}
+
+/// Claim, write state, release (uploads), claim again on a new container
+/// (downloads): the state is back, and another tenant starts empty.
+/// `uploaded` checks the sink right after the release.
+fn state_survives(dirs: PoolDirs, workload: &str, sink: &str, uploaded: impl Fn()) {
+    let w = Workload::new(workload);
     let c = dirs.start();
     put(
         &c,
-        &spec_with_sync(
-            &w,
-            1,
-            &local_sink(&sink),
-            "    on_claim: true\n    on_release: true\n",
-        ),
+        &spec_with_sync(&w, 1, sink, "    on_claim: true\n    on_release: true\n"),
     );
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
     let (code, first) = claim(&c, "tenant-a", &w.id);
@@ -81,13 +109,7 @@ fn state_survives_release_and_a_claim_on_a_new_container() {
     assert_eq!(code, 0);
     let (code, r) = release(&c, "tenant-a");
     assert_eq!((code, &r["outcome"]), (200, &json!("destroyed")), "{r}");
-    assert_eq!(
-        std::fs::read_to_string(sink.join("tenant-a/db/file"))
-            .ok()
-            .as_deref(),
-        Some("v1\n")
-    );
-
+    uploaded();
     let _ = wait_pool(&c, &w.id, WITHIN, |p| p["idle"] == 1);
     let (code, second) = claim(&c, "tenant-a", &w.id);
     assert_eq!(code, 200, "{second}");
