@@ -61,6 +61,13 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 /// The build's verdict from its files, `None` while it has none. A build
 /// the driver stopped for its run time answers `timeout` whatever the
 /// builder wrote on SIGTERM (it says `cancelled`).
+/// Whether the builder (or the agent) has written its verdict: the files
+/// are renamed into place whole, so their presence means the outcome is
+/// final, even while the container is still on its way out.
+pub fn has_verdict(dir: &Path) -> bool {
+    dir.join(RESULT).exists() || dir.join(ERROR).exists()
+}
+
 pub fn verdict(dir: &Path) -> Option<Verdict> {
     if let Some(ok) = read_json(&dir.join(RESULT)) {
         return Some(verdict_ok(ok));
