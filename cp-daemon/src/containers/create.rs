@@ -151,11 +151,7 @@ fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
 }
 
 fn plain(field: &str, s: &str) -> Result<(), ApiError> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && s.len() <= 253
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if super::is_plain_name(s, 253) {
         Ok(())
     } else {
         Err(ApiError::bad_request(

@@ -28,14 +28,19 @@ use view::LibpodContainer;
 /// Label carrying the tenancy namespace of an object.
 pub const NAMESPACE_LABEL: &str = "coolify.namespace";
 
+/// `[A-Za-z0-9][A-Za-z0-9_.-]*` of at most `max` bytes: the one grammar
+/// of engine object names and ids the agent passes on.
+pub(crate) fn is_plain_name(s: &str, max: usize) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && s.len() <= max
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// Checks a container id or name from the path: the engine builds its own
 /// URL from it, so only characters that cannot change that URL pass.
 pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let mut chars = id.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && id.len() <= 255
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if is_plain_name(id, 255) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
