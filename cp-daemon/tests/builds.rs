@@ -316,15 +316,20 @@ fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
         "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
     }));
     let started = Instant::now();
-    while !rig.metrics().contains("coold_builds_queued 1\n") {
+    // One snapshot for both gauges: the slow build may end (and the queued
+    // one run to its end) between two scrapes on a loaded machine.
+    let snapshot = loop {
+        let m = rig.metrics();
+        if m.contains("coold_builds_queued 1\n") {
+            break m;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "queue never showed: {}",
-            rig.metrics()
+            "queue never showed: {m}"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(rig.metrics().contains("coold_builds_running 1\n"));
+    };
+    assert!(snapshot.contains("coold_builds_running 1\n"), "{snapshot}");
     let r = rig.result(&queued);
     assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
     assert!(rig.metrics().contains("coold_builds_queued 0\n"));
