@@ -172,3 +172,104 @@ fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
         "a cancelled build still produced {tag}"
     );
 }
+
+/// Podman before 4.6 sometimes kills a RUN step's runtime on its own (see
+/// `PodmanClient::build`). Here the runtime process is killed the same way,
+/// by SIGKILL to the `buildah-oci-runtime` that runs the step, which gives
+/// the very error the engine bug gives; the build must get past it.
+#[test]
+fn a_step_whose_runtime_the_engine_killed_is_built_again_and_succeeds() {
+    let base = BaseImage::build();
+    let marker = unique("killed-runtime");
+    let repo = GitRepo::with_file(
+        "Containerfile",
+        &format!(
+            "FROM {}\nRUN echo {marker} >/dev/null && sleep 2 && echo built > /done\n",
+            base.tag
+        ),
+    );
+    let mut images = Images::default();
+    let tag = images.unique_tag("cb-df-rtkill");
+    let root = tempfile::tempdir().expect("tempdir");
+    let spec = root.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]})
+            .to_string(),
+    )
+    .expect("spec");
+    let work = root.path().join("work");
+    let mut child = builder_command(&spec, &work)
+        .spawn()
+        .expect("spawn builder");
+    let mut step = None;
+    let started = eventually(Duration::from_secs(60), || {
+        // The step's shell, not the runtime runners on the way to it.
+        step = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse::<u32>().ok())
+                    .find(|pid| argv0(*pid) == "/bin/sh")
+            });
+        step.is_some()
+    });
+    if !started {
+        let _ = child.kill();
+        panic!("the RUN step never started: {:?}", read_events(&work));
+    }
+    let step = step.expect("step pid");
+    let stat = std::fs::read_to_string(format!("/proc/{step}/stat")).expect("step's stat");
+    // Field 4, after the parenthesised command name.
+    let ppid: i32 = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("ppid");
+    let runtime = argv0(ppid.unsigned_abs());
+    if runtime != "buildah-oci-runtime" {
+        let _ = child.kill();
+        panic!("the step's parent is {runtime:?}, not the engine's runtime runner");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ppid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the step's runtime");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("builder still running 120 s after the kill");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let events = read_events(&work);
+    assert_eq!(status.code(), Some(0), "{events:?}");
+    let retried = events.iter().any(|e| {
+        e["log"].as_str().is_some_and(|l| {
+            l.contains("engine killed a step's runtime") && l.contains("retry 1 of")
+        })
+    });
+    assert!(retried, "no retry line: {events:?}");
+    let out = podman(&["run", "--rm", "--network", "none", &tag, "cat", "/done"]);
+    assert_eq!(stdout(&out), "built");
+}
+
+fn argv0(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|b| {
+            b.split(|c| *c == 0)
+                .next()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+        })
+        .unwrap_or_default()
+}

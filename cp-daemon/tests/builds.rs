@@ -210,6 +210,33 @@ fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
 }
 
 #[test]
+fn a_restarting_agent_leaves_another_agents_running_build_alone() {
+    let mut owner = Rig::new(&[]);
+    let (id, _) = owner.slow_build("cb-other", 6);
+    let name = format!("coolify-build-{id}");
+    wait_running(&name);
+    // A second agent on the same engine restarts and adopts what is its own.
+    let mut other = Rig::new(&[]);
+    other.kill_coold();
+    other.start_coold();
+    let started = Instant::now();
+    while !other.coold_log().contains("build adoption done") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no adoption summary: {}",
+            other.coold_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = other.coold_log();
+    assert!(container_exists(&name), "the other agent removed it: {log}");
+    assert!(!log.contains(&id), "the other agent touched {id}: {log}");
+    assert!(log.contains("followed=0"), "{log}");
+    let r = owner.result(&id);
+    assert_eq!(r["status"], 200, "{r}");
+}
+
+#[test]
 fn build_container_exited_without_result_file_answers_500() {
     let mut rig = Rig::new(&[]);
     let (id, _) = rig.slow_build("cb-noresult", 60);

@@ -19,6 +19,26 @@ use crate::stack::BuildPlan;
 /// limit (on the build container) is the one that counts, not ours.
 const REQUEST_TIMEOUT_SECS: u64 = 24 * 3600;
 
+/// How many times a build is begun again after the engine killed a step's
+/// runtime on its own (see [`PodmanClient::build`]).
+pub const ENGINE_KILL_RETRIES: u32 = 2;
+
+/// How one build request ended when it did not give an image.
+enum Attempt {
+    /// The step's OCI runtime died of SIGKILL that nobody sent: the engine
+    /// bug a retry gets past.
+    EngineKilledRuntime(BuildError),
+    Failed(BuildError),
+}
+
+/// Buildah's words when the `runc` it started ended by SIGKILL. A step's
+/// own process killed (by the OOM killer, say) ends `runc` with an exit
+/// status instead ("exit status 137"), so this names the runtime's death
+/// alone, not the user's command failing.
+fn engine_killed_runtime(message: &str) -> bool {
+    message.contains("while running runtime: signal: killed")
+}
+
 pub struct PodmanClient {
     docker: Docker,
     socket: String,
@@ -53,12 +73,53 @@ impl PodmanClient {
     /// Runs the build, calling `on_line` with each log line and the share of
     /// steps begun. Returns the image id. Dropping the returned future drops
     /// the request's connection, which makes Podman stop the build.
+    ///
+    /// A step whose OCI runtime the engine itself killed is built again,
+    /// at most [`ENGINE_KILL_RETRIES`] times: Podman before 4.6 starts
+    /// `runc` with a parent-death signal tied to the Go thread that forked
+    /// it, and the Go runtime retires threads at will, so a long RUN step
+    /// dies now and then with "while running runtime: signal: killed"
+    /// although nothing asked for it (buildah PR 4790, podman issue 17918;
+    /// seen here under parallel load). The layers before that step come
+    /// from the engine's cache, so the retry resumes at the step that died.
     pub async fn build(
         &self,
         plan: &BuildPlan,
         tag: &str,
         mut on_line: impl FnMut(&str, u8),
     ) -> Result<String, BuildError> {
+        let mut attempt = 0;
+        // Progress never runs backwards: the retry's early steps come from
+        // the cache and report the share reached so far.
+        let mut reached = 0u8;
+        let mut report = |line: &str, percent: u8| {
+            reached = reached.max(percent);
+            on_line(line, reached);
+        };
+        loop {
+            match self.build_once(plan, tag, &mut report).await {
+                Err(Attempt::EngineKilledRuntime(e)) if attempt < ENGINE_KILL_RETRIES => {
+                    attempt += 1;
+                    report(
+                        &format!(
+                            "the engine killed a step's runtime ({}); a Podman before 4.6 does this on its own, so the build begins again from the layer cache, retry {attempt} of {ENGINE_KILL_RETRIES}",
+                            e.message.lines().next().unwrap_or_default()
+                        ),
+                        0,
+                    );
+                }
+                Err(Attempt::EngineKilledRuntime(e) | Attempt::Failed(e)) => return Err(e),
+                Ok(id) => return Ok(id),
+            }
+        }
+    }
+
+    async fn build_once(
+        &self,
+        plan: &BuildPlan,
+        tag: &str,
+        on_line: &mut impl FnMut(&str, u8),
+    ) -> Result<String, Attempt> {
         let options = BuildImageOptions {
             dockerfile: plan.containerfile.clone(),
             t: Some(tag.to_owned()),
@@ -92,7 +153,13 @@ impl PodmanClient {
                     if let Some(rest) = log.flush() {
                         on_line(&rest, log.step_percent());
                     }
-                    return Err(self.build_error(e, &log));
+                    let killed = matches!(&e, bollard::errors::Error::DockerStreamError { error } if engine_killed_runtime(error));
+                    let e = self.build_error(e, &log);
+                    return Err(if killed {
+                        Attempt::EngineKilledRuntime(e)
+                    } else {
+                        Attempt::Failed(e)
+                    });
                 }
             }
         }
@@ -102,7 +169,7 @@ impl PodmanClient {
         match image_id {
             Some(id) => Ok(id),
             // Older engines name the image only in the log; ask by tag.
-            None => Ok(self.inspect(tag).await?.image_id),
+            None => Ok(self.inspect(tag).await.map_err(Attempt::Failed)?.image_id),
         }
     }
 
@@ -193,7 +260,21 @@ fn split_tag(reference: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_tag;
+    use super::{engine_killed_runtime, split_tag};
+
+    #[test]
+    fn only_the_runtime_killed_by_signal_counts_as_the_engine_bug() {
+        assert!(engine_killed_runtime(
+            "building at STEP \"RUN sleep 30\": while running runtime: signal: killed"
+        ));
+        // The step's own process killed: runc reports its exit status.
+        assert!(!engine_killed_runtime(
+            "building at STEP \"RUN big\": while running runtime: exit status 137"
+        ));
+        assert!(!engine_killed_runtime(
+            "building at STEP \"RUN false\": while running runtime: exit status 1"
+        ));
+    }
 
     #[test]
     fn split_tag_keeps_registry_port() {

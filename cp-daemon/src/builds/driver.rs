@@ -417,6 +417,7 @@ impl Builds {
     /// first session opens (see [`Builds::on_session`]).
     async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
         let found = container::list_builds(&self.socket).await?;
+        let (mut followed, mut settled, mut foreign) = (0usize, 0usize, 0usize);
         for c in found {
             let labels = c.labels.clone().unwrap_or_default();
             let Some(id) = labels.get(request::LABEL_REQUEST_ID).cloned() else {
@@ -431,9 +432,18 @@ impl Builds {
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute())
                 .unwrap_or_else(|| self.dir(&id));
+            // A build belongs to the agent whose build dir holds its work
+            // dir: another agent on the same engine (a second install, or
+            // tests side by side) settles its own builds.
+            if !dir.starts_with(&self.cfg.dir) {
+                tracing::debug!(request_id = %id, work_dir = %dir.display(), "build container of another agent left alone");
+                foreign += 1;
+                continue;
+            }
             let name = request::container_name(&id);
             if c.state == "running" {
                 tracing::info!(request_id = %id, "adopting a running build");
+                followed += 1;
                 let token = CancellationToken::new();
                 self.slots().running.insert(id.clone(), token.clone());
                 let this = self.clone();
@@ -447,10 +457,13 @@ impl Builds {
             } else {
                 tracing::info!(request_id = %id, state = %c.state, "reporting a build that ended while the agent was away");
                 self.settle_and_answer(&id, &dir, &name).await;
+                settled += 1;
             }
         }
         let busy: Vec<String> = self.slots().running.keys().cloned().collect();
-        for (id, dir) in workdir::orphans(&self.cfg.dir, |id| busy.iter().any(|b| b == id)) {
+        let orphans = workdir::orphans(&self.cfg.dir, |id| busy.iter().any(|b| b == id));
+        let lost = orphans.len();
+        for (id, dir) in orphans {
             let _ = workdir::write_error(
                 &dir,
                 "io",
@@ -461,6 +474,13 @@ impl Builds {
             tracing::warn!(request_id = %id, "a queued build was lost to the agent restart; it answers 500");
             self.metrics.finished("io");
         }
+        tracing::info!(
+            followed,
+            settled,
+            lost,
+            other_agents = foreign,
+            "build adoption done"
+        );
         Ok(())
     }
 
