@@ -8,6 +8,7 @@
 //! coolify-builder --spec <work_dir>/spec.json --work-dir <dir>
 //!     [--podman-socket /run/podman/podman.sock] [--credentials-file <path>]
 //!     [--static-base-image IMG]      (env COOLIFY_BUILDER_STATIC_BASE_IMAGE)
+//!     [--await-go]                   (warm start: wait for <work_dir>/go)
 //! ```
 //!
 //! * spec.json: `repo` (https://, git://, file://), `ref`, `stack`
@@ -37,9 +38,11 @@ mod run;
 mod secrets;
 mod spec;
 mod stack;
+mod warm;
 
 pub use error::{BuildError, ErrorCode, Stage};
 pub use output::{ERROR_FILE, EVENTS_FILE, RESULT_FILE};
 pub use pipeline::BuilderConfig;
 pub use run::run_build;
 pub use spec::DEFAULT_STATIC_BASE_IMAGE;
+pub use warm::{wait_for_go, WaitError, GO_FILE};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use coolify_builder::{run_build, BuilderConfig, DEFAULT_STATIC_BASE_IMAGE};
+use coolify_builder::{run_build, wait_for_go, BuilderConfig, DEFAULT_STATIC_BASE_IMAGE};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +28,12 @@ struct Args {
     /// STATIC base image when the spec names none.
     #[arg(long, env = "COOLIFY_BUILDER_STATIC_BASE_IMAGE", default_value = DEFAULT_STATIC_BASE_IMAGE)]
     static_base_image: String,
+    /// Warm start: wait until <work-dir>/go exists, then build. The agent
+    /// starts builders ahead of requests this way; with it the credentials
+    /// file is used only if it exists by then. SIGTERM while waiting exits
+    /// 130 and writes nothing.
+    #[arg(long)]
+    await_go: bool,
 }
 
 fn main() {
@@ -45,14 +51,50 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.await_go {
+        runtime.block_on(await_go(&args.work_dir));
+    }
+    let credentials_file = args
+        .credentials_file
+        .filter(|path| !args.await_go || path.exists());
     let code = runtime.block_on(run_build(BuilderConfig {
         spec_path: args.spec,
         work_dir: args.work_dir,
         podman_socket: args.podman_socket,
-        credentials_file: args.credentials_file,
+        credentials_file,
         static_base_image: args.static_base_image,
     }));
     // exit() rather than return: a clone cancelled mid-fetch may still hold a
     // blocking thread that the runtime would otherwise wait for.
     std::process::exit(code);
+}
+
+/// Waits for the go file, or exits: 130 on SIGTERM/SIGINT (a warm builder
+/// retired before it got a build), 2 when the wait itself fails.
+async fn await_go(work_dir: &std::path::Path) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("coolify-builder: cannot handle SIGTERM");
+        std::process::exit(2);
+    };
+    let dir = work_dir.to_path_buf();
+    let waited = tokio::task::spawn_blocking(move || wait_for_go(&dir));
+    tokio::select! {
+        r = waited => match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("coolify-builder: {e}");
+                std::process::exit(2);
+            }
+            Err(e) => {
+                eprintln!("coolify-builder: the wait for a build failed: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ = term.recv() => std::process::exit(130),
+        _ = int.recv() => std::process::exit(130),
+    }
 }
