@@ -22,6 +22,19 @@ fn container_exists(name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The answer does not wait for the container's removal (it follows at
+/// once); bounded, so a container left behind fails the test.
+fn assert_gone(name: &str) {
+    let started = Instant::now();
+    while container_exists(name) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} still exists 20 s after its answer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn wait_running(name: &str) {
     let started = Instant::now();
     loop {
@@ -121,7 +134,7 @@ fn static_build_through_the_broker_lands_a_runnable_image() {
     assert_eq!(fetch_page(ip.trim(), 8080, "/index.html").trim(), page);
 
     // The transient container is gone; the work dir keeps the record.
-    assert!(!container_exists(&format!("coolify-build-{id}")));
+    assert_gone(&format!("coolify-build-{id}"));
     let dir = rig.build_dir.path().join(&id);
     assert!(dir.join("result.json").exists() && dir.join("events.ndjson").exists());
     let metrics = rig.metrics();
@@ -159,7 +172,7 @@ fn failing_build_answers_its_error_status_with_error_json() {
     )
     .expect("json");
     assert_eq!(on_disk["code"], "build_failed");
-    assert!(!container_exists(&format!("coolify-build-{id}")));
+    assert_gone(&format!("coolify-build-{id}"));
 }
 
 #[test]
@@ -174,7 +187,7 @@ fn cancel_mid_build_answers_409_cancelled() {
     let r = rig.result(&id);
     assert_eq!(r["status"], 409, "{r}\ncoold: {}", rig.coold_log());
     assert_eq!(r["body"]["code"], "cancelled", "{r}");
-    assert!(!container_exists(&format!("coolify-build-{id}")));
+    assert_gone(&format!("coolify-build-{id}"));
     assert!(rig
         .metrics()
         .contains("coold_builds_finished_total{outcome=\"cancelled\"} 1"));
@@ -206,7 +219,7 @@ fn agent_killed_mid_build_adopts_it_and_the_result_reaches_the_caller() {
         on_disk.lines().filter(|l| !l.trim().is_empty()).count()
     );
     assert!(gits >= 1);
-    assert!(!container_exists(&name));
+    assert_gone(&name);
 }
 
 #[test]
@@ -238,7 +251,9 @@ fn a_restarting_agent_leaves_another_agents_running_build_alone() {
 
 #[test]
 fn build_container_exited_without_result_file_answers_500() {
-    let mut rig = Rig::new(&[]);
+    // Cold: adoption of a container made for the request (the warm path's
+    // adoption is the test above).
+    let mut rig = Rig::new(&[("COOLD_BUILD_WARM", "0")]);
     let (id, _) = rig.slow_build("cb-noresult", 60);
     let name = format!("coolify-build-{id}");
     wait_running(&name);
@@ -252,7 +267,7 @@ fn build_container_exited_without_result_file_answers_500() {
         r["body"]["message"], "builder exited without result file",
         "{r}"
     );
-    assert!(!container_exists(&name));
+    assert_gone(&name);
 }
 
 #[test]
@@ -298,7 +313,7 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing_running() {
             !message.is_empty() && message.contains(field),
             "{spec}: {r}"
         );
-        assert!(!container_exists(&format!("coolify-build-{id}")), "{spec}");
+        assert_gone(&format!("coolify-build-{id}"));
     }
 }
 
@@ -360,4 +375,124 @@ fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
     let r = rig.result(&queued);
     assert_eq!(r["status"], 200, "{r}\ncoold: {}", rig.coold_log());
     assert!(rig.metrics().contains("coold_builds_queued 0\n"));
+}
+
+/// Engine ids of this rig's waiting warm builders.
+fn warm_builders(rig: &Rig) -> Vec<String> {
+    let out = std::process::Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=coolify.build.warm",
+            "--format",
+            "{{.ID}} {{index .Labels \"coolify.build.warm\"}}",
+        ])
+        .output()
+        .expect("podman ps");
+    let root = rig.build_dir.path().display().to_string();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, slot)| slot.starts_with(&root))
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+fn warm_slots(rig: &Rig) -> usize {
+    std::fs::read_dir(rig.build_dir.path().join(".warm"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_warm_builder_serves_the_build_and_a_new_one_takes_its_place() {
+    let mut rig = Rig::new(&[]);
+    let before = warm_builders(&rig);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let page = format!("<h1>{}</h1>", unique("warm"));
+    let repo = rig.repo(&page, 1);
+    let tag = rig.tag("cb-warm");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}");
+    let log = rig.coold_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("build started in a warm builder") && l.contains(&id)),
+        "{log}"
+    );
+    // Its files are in the build's own work dir, where the warm builder wrote.
+    let dir = rig.build_dir.path().join(&id);
+    assert!(dir.join("result.json").exists());
+    assert!(dir.join("events.ndjson").exists());
+    rig.wait_warm();
+    let started = Instant::now();
+    loop {
+        let now = warm_builders(&rig);
+        if now.len() == 1 && !now.contains(&before[0]) && !container_exists(&before[0]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the served builder stayed or no new one came: before {before:?}, now {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(warm_slots(&rig), 1, "one slot dir per waiting builder");
+}
+
+#[test]
+fn warm_builders_are_removed_when_the_agent_stops() {
+    let mut rig = Rig::new(&[("COOLD_BUILDER_CAPACITY", "2"), ("COOLD_BUILD_WARM", "2")]);
+    let warm = warm_builders(&rig);
+    assert_eq!(warm.len(), 2, "{warm:?}");
+    // Dropping the handle stops coold with SIGTERM and waits for it.
+    rig.coold.take();
+    for c in &warm {
+        assert!(!container_exists(c), "{c} outlived its agent's stop");
+    }
+    assert_eq!(warm_slots(&rig), 0);
+}
+
+#[test]
+fn a_restart_retires_the_idle_warm_builders_it_finds() {
+    let mut rig = Rig::new(&[]);
+    let before = warm_builders(&rig);
+    assert_eq!(before.len(), 1);
+    rig.kill_coold();
+    assert!(
+        container_exists(&before[0]),
+        "SIGKILL left no chance to clean"
+    );
+    rig.start_coold();
+    let log = rig.coold_log();
+    assert!(log.contains("warm_retired=1"), "{log}");
+    let after = warm_builders(&rig);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
+    assert!(!container_exists(&before[0]));
+    assert_eq!(warm_slots(&rig), 1);
+}
+
+#[test]
+fn with_no_warm_builders_a_build_starts_cold() {
+    let mut rig = Rig::new(&[("COOLD_BUILD_WARM", "0")]);
+    assert!(warm_builders(&rig).is_empty());
+    let repo = rig.repo("cold page", 1);
+    let tag = rig.tag("cb-cold");
+    let id = rig.dispatch(json!({
+        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+    }));
+    let r = rig.result(&id);
+    assert_eq!(r["status"], 200, "{r}");
+    let log = rig.coold_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("build started") && !l.contains("warm") && l.contains(&id)),
+        "{log}"
+    );
+    assert!(warm_builders(&rig).is_empty());
 }

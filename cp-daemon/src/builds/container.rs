@@ -67,12 +67,19 @@ fn classify(name: &str) -> impl Fn(raw::RawError) -> EngineError + '_ {
     move |e| EngineError::classify_raw(e, &what(name))
 }
 
-pub async fn create(socket: &Path, spec: &SandboxSpec) -> Result<(), EngineError> {
+#[derive(Debug, Deserialize)]
+struct Created {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+/// Creates the container; returns the engine's id for it.
+pub async fn create(socket: &Path, spec: &SandboxSpec) -> Result<String, EngineError> {
     let path = raw::compat_path(&format!(
         "/containers/create?name={}",
         percent_encode(&spec.name)
     ));
-    raw::call(
+    let body = raw::call(
         socket,
         http::Method::POST,
         &path,
@@ -80,6 +87,21 @@ pub async fn create(socket: &Path, spec: &SandboxSpec) -> Result<(), EngineError
     )
     .await
     .map_err(classify(&spec.name))?;
+    let created: Created = serde_json::from_slice(&body)
+        .map_err(|e| EngineError::Failed(format!("{}: create answer: {e}", what(&spec.name))))?;
+    Ok(created.id)
+}
+
+/// Gives a container a new name (a warm builder takes its build's name).
+pub async fn rename(socket: &Path, container: &str, name: &str) -> Result<(), EngineError> {
+    let path = format!(
+        "{LIBPOD}/containers/{}/rename?name={}",
+        percent_encode(container),
+        percent_encode(name)
+    );
+    raw::call(socket, http::Method::POST, &path, None)
+        .await
+        .map_err(classify(container))?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use super::egress;
 use super::metrics::BuildMetrics;
 use super::outbox::Outbox;
 use super::request::{self, error_body, Verdict};
+use super::warm::{self, SlotState, Warm, WarmPool};
 use super::workdir::{self, EventTail};
 use crate::config::BuildsConfig;
 use crate::hosttools::ToolRunner;
@@ -40,6 +41,34 @@ const INSPECT_EVERY: Duration = Duration::from_millis(500);
 const ADOPT_RETRY: Duration = Duration::from_secs(2);
 /// How often finished work dirs past `COOLD_BUILD_KEEP` are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Wait before trying again when a warm builder could not be made.
+const WARM_RETRY: Duration = Duration::from_secs(5);
+
+/// The container a build runs in.
+#[derive(Debug)]
+struct Sandbox {
+    /// Name or engine id: what engine calls address it by.
+    container: String,
+    /// The warm slot path it was made on, for a warm builder.
+    slot: Option<PathBuf>,
+    /// A warm builder's rename to its build's name, awaited before the
+    /// removal (a fast build can end first; the two must not cross).
+    renaming: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    fn cold(id: &str) -> Sandbox {
+        Sandbox::of(request::container_name(id), None)
+    }
+
+    fn of(container: String, slot: Option<PathBuf>) -> Sandbox {
+        Sandbox {
+            container,
+            slot,
+            renaming: None,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Slots {
@@ -59,6 +88,7 @@ pub struct Builds {
     pub outbox: Outbox,
     metrics: BuildMetrics,
     slots: Mutex<Slots>,
+    warm: WarmPool,
 }
 
 /// Why a build could not be launched (it answers 500 with the reason).
@@ -82,6 +112,7 @@ impl Builds {
             outbox: Outbox::default(),
             metrics: BuildMetrics::default(),
             slots: Mutex::new(Slots::default()),
+            warm: WarmPool::default(),
         }
     }
 
@@ -98,7 +129,8 @@ impl Builds {
             let s = self.slots();
             (s.running.len(), s.queue.len())
         };
-        self.metrics.render(running, queued, self.cfg.capacity)
+        self.metrics
+            .render(running, queued, self.cfg.capacity, self.warm.len())
     }
 
     /// A BuildRequest frame. Never waits for the build: its Response is
@@ -170,32 +202,73 @@ impl Builds {
         let this = self.clone();
         tokio::spawn(async move {
             let dir = this.dir(&id);
-            let name = request::container_name(&id);
-            match this.launch(&id, &dir, &name).await {
-                Ok(()) => {
+            let sandbox = match this.launch(&id, &dir).await {
+                Ok(sandbox) => {
                     let deadline = Instant::now() + this.cfg.timeout;
-                    this.follow(&id, &dir, &name, &token, deadline).await;
+                    this.follow(&id, &dir, &sandbox.container, &token, deadline)
+                        .await;
+                    sandbox
                 }
                 Err(e) => {
                     tracing::error!(request_id = %id, error = %e, "build container did not start");
                     let _ = workdir::write_error(&dir, "io", &e.to_string(), "start");
+                    // A cold create may have got as far as a container.
+                    Sandbox::cold(&id)
                 }
-            }
-            this.finish(&id, &dir, &name).await;
+            };
+            this.finish(&id, &dir, sandbox).await;
         });
     }
 
-    /// Create → init → fence → start.
-    async fn launch(&self, id: &str, dir: &Path, name: &str) -> Result<(), LaunchError> {
+    /// A warm builder when one waits, else a new container.
+    async fn launch(&self, id: &str, dir: &Path) -> Result<Sandbox, LaunchError> {
+        let name = request::container_name(id);
+        if let Some(w) = self.take_warm().await {
+            if let Err(e) = warm::hand_over(&w.slot, dir) {
+                self.retire(&w).await;
+                return Err(e.into());
+            }
+            tracing::info!(request_id = %id, container = %w.container, "build started in a warm builder");
+            // Operators find a build by its name; the driver itself uses
+            // the id, so the rename stays off the build's path.
+            let (socket, container) = (self.socket.clone(), w.container.clone());
+            let renaming = tokio::spawn(async move {
+                if let Err(e) = container::rename(&socket, &container, &name).await {
+                    tracing::warn!(%container, error = %e, "warm builder keeps its name");
+                }
+            });
+            return Ok(Sandbox {
+                renaming: Some(renaming),
+                ..Sandbox::of(w.container, Some(w.slot))
+            });
+        }
         let with_credentials = dir.join(workdir::CREDENTIALS).exists();
-        let spec = SandboxSpec {
-            name: name.to_string(),
+        let spec = self.sandbox_spec(
+            name.clone(),
+            dir,
+            request::builder_args(&self.cfg, dir, &self.socket, with_credentials),
+            (request::LABEL_REQUEST_ID, id),
+        );
+        self.create_and_start(&spec).await?;
+        tracing::info!(request_id = %id, container = %name, "build started");
+        Ok(Sandbox::cold(id))
+    }
+
+    fn sandbox_spec(
+        &self,
+        name: String,
+        dir: &Path,
+        args: Vec<String>,
+        (key, value): (&str, &str),
+    ) -> SandboxSpec {
+        SandboxSpec {
+            name,
             image: self.image.clone(),
             entrypoint: vec![request::BUILDER_BIN.to_string()],
-            args: request::builder_args(&self.cfg, dir, &self.socket, with_credentials),
+            args,
             labels: HashMap::from([
                 (request::LABEL_BUILD.to_string(), "true".to_string()),
-                (request::LABEL_REQUEST_ID.to_string(), id.to_string()),
+                (key.to_string(), value.to_string()),
                 (
                     request::LABEL_WORK_DIR.to_string(),
                     dir.display().to_string(),
@@ -205,16 +278,92 @@ impl Builds {
             memory: self.cfg.memory,
             cpus: self.cfg.cpus,
             network: self.cfg.network.clone(),
-        };
-        container::create(&self.socket, &spec).await?;
-        container::init(&self.socket, name).await?;
+        }
+    }
+
+    /// Create → init → fence → start; returns the engine's id.
+    async fn create_and_start(&self, spec: &SandboxSpec) -> Result<String, LaunchError> {
+        let id = container::create(&self.socket, spec).await?;
+        container::init(&self.socket, &id).await?;
         if !self.cfg.deny_cidrs.is_empty() {
-            let netns = container::netns_path(&self.socket, name).await?;
+            let netns = container::netns_path(&self.socket, &id).await?;
             egress::fence(&self.tools, &netns, &self.cfg.deny_cidrs).await?;
         }
-        container::start(&self.socket, name).await?;
-        tracing::info!(request_id = %id, container = %name, "build started");
-        Ok(())
+        container::start(&self.socket, &id).await?;
+        Ok(id)
+    }
+
+    /// A new warm builder waiting on a fresh slot dir.
+    async fn make_warm(&self) -> Result<Warm, LaunchError> {
+        let slot = warm::new_slot(&self.cfg.dir);
+        workdir::create(&slot)?;
+        let name = warm::container_name(&slot);
+        let mut args = request::builder_args(&self.cfg, &slot, &self.socket, true);
+        args.push("--await-go".into());
+        let slot_label = slot.display().to_string();
+        let spec = self.sandbox_spec(name.clone(), &slot, args, (warm::LABEL_WARM, &slot_label));
+        match self.create_and_start(&spec).await {
+            Ok(container) => Ok(Warm { container, slot }),
+            Err(e) => {
+                let _ = container::remove(&self.socket, &name).await;
+                warm::remove_slot(&slot);
+                Err(e)
+            }
+        }
+    }
+
+    /// The oldest idle warm builder that is still running; dead ones
+    /// (killed from outside) are removed, never handed a build.
+    async fn take_warm(&self) -> Option<Warm> {
+        while let Some(w) = self.warm.take() {
+            match container::inspect(&self.socket, &w.container).await {
+                Ok(Some(v)) if v.state.running => return Some(w),
+                _ => {
+                    tracing::warn!(container = %w.container, "warm builder is not running; removing it");
+                    self.retire(&w).await;
+                    self.warm.refill.notify_one();
+                }
+            }
+        }
+        None
+    }
+
+    async fn retire(&self, w: &Warm) {
+        if let Err(e) = container::remove(&self.socket, &w.container).await {
+            tracing::warn!(container = %w.container, error = %e, "cannot remove warm builder");
+        }
+        warm::remove_slot(&w.slot);
+    }
+
+    /// Keeps `COOLD_BUILD_WARM` builders waiting until `stop`, then
+    /// removes the idle ones (a build in a warm builder is left to run,
+    /// like any other, and adopted by the next start).
+    async fn keep_warm(&self, stop: &CancellationToken) {
+        while !stop.is_cancelled() {
+            if self.warm.len() < self.cfg.warm as usize {
+                match self.make_warm().await {
+                    Ok(w) => {
+                        tracing::debug!(container = %w.container, "warm builder ready");
+                        self.warm.put(w);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot make a warm builder; builds start cold");
+                        tokio::select! {
+                            _ = stop.cancelled() => {}
+                            _ = tokio::time::sleep(WARM_RETRY) => {}
+                        }
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = self.warm.refill.notified() => {}
+            }
+        }
+        for w in self.warm.drain() {
+            self.retire(&w).await;
+        }
     }
 
     /// Streams the events file until the container stops; enforces cancel
@@ -321,22 +470,23 @@ impl Builds {
     }
 
     /// The build ended (or never started): settle its verdict on disk,
-    /// clean up, answer, and hand its slot to the next queued build.
-    async fn finish(self: &Arc<Self>, id: &str, dir: &Path, name: &str) {
+    /// answer, hand its slot to the next queued build, then remove the
+    /// container. The answer does not wait for the removal: a container
+    /// still on its way out takes ~220 ms to remove on Podman 4.3, as long
+    /// as a small build. The verdict is on disk first, so an agent that
+    /// dies before the removal answers again and removes it at restart.
+    async fn finish(self: &Arc<Self>, id: &str, dir: &Path, sandbox: Sandbox) {
         if workdir::verdict(dir).is_none() {
-            let exit_code = container::inspect(&self.socket, name)
+            let exit_code = container::inspect(&self.socket, &sandbox.container)
                 .await
                 .ok()
                 .flatten()
                 .map(|v| v.state.exit_code);
-            let logs = container::log_tail(&self.socket, name).await;
+            let logs = container::log_tail(&self.socket, &sandbox.container).await;
             tracing::warn!(request_id = %id, ?exit_code, %logs, "builder exited without result file");
         }
         let verdict = self.settle(dir);
         workdir::remove_credentials(dir);
-        if let Err(e) = container::remove(&self.socket, name).await {
-            tracing::warn!(request_id = %id, error = %e, "cannot remove build container");
-        }
         self.metrics.finished(&verdict.outcome);
         tracing::info!(request_id = %id, status = verdict.status, outcome = %verdict.outcome, "build finished");
         self.outbox
@@ -356,6 +506,21 @@ impl Builds {
         };
         if let Some((n, token)) = next {
             self.spawn_run(n, token);
+        }
+        self.remove_sandbox(id, sandbox).await;
+        // Now, not when the warm builder was taken: see `WarmPool::take`.
+        self.warm.refill.notify_one();
+    }
+
+    async fn remove_sandbox(&self, id: &str, sandbox: Sandbox) {
+        if let Some(renaming) = sandbox.renaming {
+            let _ = renaming.await;
+        }
+        if let Err(e) = container::remove(&self.socket, &sandbox.container).await {
+            tracing::warn!(request_id = %id, error = %e, "cannot remove build container");
+        }
+        if let Some(slot) = &sandbox.slot {
+            warm::remove_slot(slot);
         }
     }
 
@@ -395,19 +560,22 @@ impl Builds {
         let _ = workdir::write_error(&dir, "cancelled", "cancelled before it started", "queue");
         let (this, id) = (self.clone(), id.to_string());
         tokio::spawn(async move {
-            let name = request::container_name(&id);
-            this.settle_and_answer(&id, &dir, &name).await;
+            this.settle_and_answer(&id, &dir, None).await;
         });
     }
 
-    async fn settle_and_answer(self: &Arc<Self>, id: &str, dir: &Path, name: &str) {
+    /// Answers a build that is not running (any container it had is
+    /// removed after the answer).
+    async fn settle_and_answer(self: &Arc<Self>, id: &str, dir: &Path, sandbox: Option<Sandbox>) {
         let verdict = self.settle(dir);
         workdir::remove_credentials(dir);
-        let _ = container::remove(&self.socket, name).await;
         self.metrics.finished(&verdict.outcome);
         self.outbox
             .response(id, verdict.status, &verdict.body)
             .await;
+        if let Some(sandbox) = sandbox {
+            self.remove_sandbox(id, sandbox).await;
+        }
     }
 
     /// Restart adoption (seed 000's resume_or_reap): running build
@@ -417,32 +585,58 @@ impl Builds {
     /// first session opens (see [`Builds::on_session`]).
     async fn adopt(self: &Arc<Self>) -> Result<(), EngineError> {
         let found = container::list_builds(&self.socket).await?;
-        let (mut followed, mut settled, mut foreign) = (0usize, 0usize, 0usize);
+        let (mut followed, mut settled, mut foreign, mut retired) =
+            (0usize, 0usize, 0usize, 0usize);
+        let mut serving_slots = Vec::new();
         for c in found {
             let labels = c.labels.clone().unwrap_or_default();
-            let Some(id) = labels.get(request::LABEL_REQUEST_ID).cloned() else {
-                continue;
+            let (id, dir, sandbox) = if let Some(slot) = labels.get(warm::LABEL_WARM) {
+                let slot = PathBuf::from(slot);
+                // A build belongs to the agent whose build dir holds its
+                // work dir: another agent on the same engine (a second
+                // install, or tests side by side) settles its own builds.
+                if !slot.starts_with(&self.cfg.dir) {
+                    foreign += 1;
+                    continue;
+                }
+                match warm::slot_state(&slot) {
+                    SlotState::Serving { request_id, dir } => {
+                        serving_slots.push(slot.clone());
+                        (request_id, dir, Sandbox::of(c.id.clone(), Some(slot)))
+                    }
+                    SlotState::Idle | SlotState::Unused => {
+                        // Never got a build: made again by `keep_warm`.
+                        self.retire(&Warm {
+                            container: c.id.clone(),
+                            slot,
+                        })
+                        .await;
+                        retired += 1;
+                        continue;
+                    }
+                }
+            } else {
+                let Some(id) = labels.get(request::LABEL_REQUEST_ID).cloned() else {
+                    continue;
+                };
+                if request::validate_request_id(&id).is_err() {
+                    tracing::warn!(container = %c.id, "build container with a bad request id label left alone");
+                    continue;
+                }
+                let dir = labels
+                    .get(request::LABEL_WORK_DIR)
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .unwrap_or_else(|| self.dir(&id));
+                if !dir.starts_with(&self.cfg.dir) {
+                    tracing::debug!(request_id = %id, work_dir = %dir.display(), "build container of another agent left alone");
+                    foreign += 1;
+                    continue;
+                }
+                (id, dir, Sandbox::of(c.id.clone(), None))
             };
-            if request::validate_request_id(&id).is_err() {
-                tracing::warn!(container = %c.id, "build container with a bad request id label left alone");
-                continue;
-            }
-            let dir = labels
-                .get(request::LABEL_WORK_DIR)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .unwrap_or_else(|| self.dir(&id));
-            // A build belongs to the agent whose build dir holds its work
-            // dir: another agent on the same engine (a second install, or
-            // tests side by side) settles its own builds.
-            if !dir.starts_with(&self.cfg.dir) {
-                tracing::debug!(request_id = %id, work_dir = %dir.display(), "build container of another agent left alone");
-                foreign += 1;
-                continue;
-            }
-            let name = request::container_name(&id);
             if c.state == "running" {
-                tracing::info!(request_id = %id, "adopting a running build");
+                tracing::info!(request_id = %id, container = %sandbox.container, "adopting a running build");
                 followed += 1;
                 let token = CancellationToken::new();
                 self.slots().running.insert(id.clone(), token.clone());
@@ -451,13 +645,20 @@ impl Builds {
                 // start time is not needed to bound the build.
                 let deadline = Instant::now() + self.cfg.timeout;
                 tokio::spawn(async move {
-                    this.follow(&id, &dir, &name, &token, deadline).await;
-                    this.finish(&id, &dir, &name).await;
+                    this.follow(&id, &dir, &sandbox.container, &token, deadline)
+                        .await;
+                    this.finish(&id, &dir, sandbox).await;
                 });
             } else {
                 tracing::info!(request_id = %id, state = %c.state, "reporting a build that ended while the agent was away");
-                self.settle_and_answer(&id, &dir, &name).await;
+                self.settle_and_answer(&id, &dir, Some(sandbox)).await;
                 settled += 1;
+            }
+        }
+        // Slot dirs no container waits on any more (removed from outside).
+        for slot in warm::slots(&self.cfg.dir) {
+            if !serving_slots.contains(&slot) {
+                warm::remove_slot(&slot);
             }
         }
         let busy: Vec<String> = self.slots().running.keys().cloned().collect();
@@ -479,6 +680,7 @@ impl Builds {
             settled,
             lost,
             other_agents = foreign,
+            warm_retired = retired,
             "build adoption done"
         );
         Ok(())
@@ -510,7 +712,8 @@ impl Builds {
 
     /// The driver's background work until `stop`: restart adoption, retried
     /// while the engine does not answer (the agent itself stays up, like
-    /// its other engine users), then the work dir sweep.
+    /// its other engine users), then the work dir sweep and the warm
+    /// builders.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {
             match self.adopt().await {
@@ -524,11 +727,11 @@ impl Builds {
                 }
             }
         }
-        self.sweep(stop).await;
+        tokio::join!(self.sweep(&stop), self.keep_warm(&stop));
     }
 
     /// Removes finished work dirs past `COOLD_BUILD_KEEP` until `stop`.
-    async fn sweep(&self, stop: CancellationToken) {
+    async fn sweep(&self, stop: &CancellationToken) {
         loop {
             let removed = workdir::sweep(&self.cfg.dir, self.cfg.keep, SystemTime::now());
             if removed > 0 {

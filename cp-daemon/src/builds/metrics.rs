@@ -37,11 +37,12 @@ impl BuildMetrics {
             .or_default() += 1;
     }
 
-    pub fn render(&self, running: usize, queued: usize, capacity: u32) -> String {
+    pub fn render(&self, running: usize, queued: usize, capacity: u32, warm: usize) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP coold_builds_running Build containers the agent drives now.\n# TYPE coold_builds_running gauge\ncoold_builds_running {running}");
         let _ = writeln!(out, "# HELP coold_builds_queued Builds waiting for a free slot (COOLD_BUILDER_CAPACITY).\n# TYPE coold_builds_queued gauge\ncoold_builds_queued {queued}");
         let _ = writeln!(out, "# HELP coold_builds_capacity Builds run at once.\n# TYPE coold_builds_capacity gauge\ncoold_builds_capacity {capacity}");
+        let _ = writeln!(out, "# HELP coold_builds_warm Builder containers started and waiting for a build (COOLD_BUILD_WARM).\n# TYPE coold_builds_warm gauge\ncoold_builds_warm {warm}");
         let _ = writeln!(out, "# HELP coold_builds_finished_total Finished builds by outcome.\n# TYPE coold_builds_finished_total counter");
         for (k, v) in self
             .finished
@@ -65,7 +66,8 @@ mod tests {
         m.finished("ok");
         m.finished("ok");
         m.finished("made_up");
-        let t = m.render(1, 2, 3);
+        let t = m.render(1, 2, 3, 1);
+        assert!(t.contains("coold_builds_warm 1\n"), "{t}");
         assert!(t.contains("coold_builds_running 1\n"), "{t}");
         assert!(t.contains("coold_builds_queued 2\n"), "{t}");
         assert!(

@@ -1,11 +1,14 @@
 //! Image builds (issue 5, DESIGN.md decision 5): each BuildRequest from the
 //! broker runs `coolify-builder` in a transient, fenced Podman container
-//! `coolify-build-<request_id>`; its events stream back as they are
-//! written and its result file becomes the Response. Builds outlive the
+//! `coolify-build-<request_id>`, one container per build; its events
+//! stream back as they are written and its result file becomes the
+//! Response. `COOLD_BUILD_WARM` containers are made and started ahead of
+//! requests (`warm.rs`), each waiting for one build. Builds outlive the
 //! agent: on start it adopts running ones and reports finished ones.
 //!
 //! Pure: `request.rs` (ids, credentials split, argv, verdicts), the batch
-//! in `egress.rs`. Effects: `workdir.rs` (files), `container.rs` (Podman),
+//! in `egress.rs`. Effects: `workdir.rs` and `warm.rs` (files),
+//! `container.rs` (Podman),
 //! `egress::fence` (iptables in the container's netns). `driver.rs` ties
 //! them together; `outbox.rs` is the session the frames go to.
 
@@ -15,6 +18,7 @@ pub mod egress;
 mod metrics;
 mod outbox;
 pub mod request;
+mod warm;
 pub mod workdir;
 
 pub use driver::Builds;

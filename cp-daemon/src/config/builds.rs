@@ -35,6 +35,9 @@ pub struct BuildsConfig {
     /// `COOLD_BUILD_NETWORK`: the Podman network build containers join
     /// (the engine's default network when unset).
     pub network: Option<String>,
+    /// `COOLD_BUILD_WARM`: builder containers kept created, fenced and
+    /// started ahead of requests (0..=capacity); each serves one build.
+    pub warm: u32,
 }
 
 /// An IPv4 network, `a.b.c.d/len`.
@@ -58,6 +61,7 @@ pub mod defaults {
     pub const GRACE: &str = "10s";
     pub const KEEP: &str = "1h";
     pub const CAPACITY: u32 = 2;
+    pub const WARM: u32 = 1;
 }
 
 fn invalid(var: &'static str, v: &str, reason: impl Into<String>) -> ConfigError {
@@ -166,6 +170,21 @@ impl BuildsConfig {
                 .ok_or_else(|| invalid("COOLD_BUILDER_CAPACITY", &v, "expected a number 1..=64"))?,
             None => defaults::CAPACITY,
         };
+        let warm = match get("COOLD_BUILD_WARM") {
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= capacity)
+                .ok_or_else(|| {
+                    invalid(
+                        "COOLD_BUILD_WARM",
+                        &v,
+                        format!("expected a number 0..={capacity} (COOLD_BUILDER_CAPACITY)"),
+                    )
+                })?,
+            None => defaults::WARM.min(capacity),
+        };
         Ok(BuildsConfig {
             dir: parse::path("COOLD_BUILD_DIR", &or("COOLD_BUILD_DIR", defaults::DIR))?,
             image: get("COOLD_BUILDER_IMAGE").map(|s| s.trim().to_string()),
@@ -187,6 +206,7 @@ impl BuildsConfig {
             static_base_image: get("COOLD_BUILD_STATIC_BASE_IMAGE").map(|s| s.trim().to_string()),
             capacity,
             network: get("COOLD_BUILD_NETWORK").map(|s| s.trim().to_string()),
+            warm,
         })
     }
 }
@@ -249,6 +269,8 @@ mod tests {
             ("COOLD_BUILD_DENY_CIDRS", "10.0.0.0/33"),
             ("COOLD_BUILD_DENY_CIDRS", "example.com"),
             ("COOLD_BUILDER_CAPACITY", "0"),
+            ("COOLD_BUILD_WARM", "3"),
+            ("COOLD_BUILD_WARM", "-1"),
             ("COOLD_BUILD_DIR", "relative/dir"),
         ] {
             let e = cfg(&[(var, value)]).expect_err(var);

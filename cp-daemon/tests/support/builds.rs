@@ -325,6 +325,35 @@ impl Rig {
             .collect();
         self.coold = Some(Coold::start(&env));
         self.broker.wait_streams(1, Duration::from_secs(20));
+        self.wait_warm();
+    }
+
+    /// Builders configured warm (`COOLD_BUILD_WARM`, default 1).
+    pub fn warm_wanted(&self) -> usize {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "COOLD_BUILD_WARM")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Until the agent's warm builders wait, so a test's first build takes
+    /// the warm path, not a race between the two.
+    pub fn wait_warm(&self) {
+        let want = format!("coold_builds_warm {}\n", self.warm_wanted());
+        let started = Instant::now();
+        loop {
+            let m = self.metrics();
+            if m.contains(&want) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "warm builders never ready ({want:?}): {m}\ncoold: {}",
+                self.coold_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL: no drain, the build container is left as it is.
@@ -475,6 +504,32 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         self.coold.take();
+        // A coold stopped by SIGTERM retires its warm builders itself; one
+        // a test killed cannot. Anything of this rig's build dir goes.
+        let root = self.build_dir.path().display().to_string();
+        let listed = std::process::Command::new("podman")
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                "label=coolify.build=true",
+                "--format",
+                "{{.ID}} {{index .Labels \"coolify.build.work_dir\"}}",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for line in listed.lines() {
+            if let Some((id, dir)) = line.split_once(' ') {
+                if dir.starts_with(&root) {
+                    let _ = std::process::Command::new("podman")
+                        .args(["rm", "-f", "-t", "0", id])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status();
+                }
+            }
+        }
         for i in &self.images {
             let _ = std::process::Command::new("podman")
                 .args(["rmi", "-f", i])
