@@ -8,6 +8,11 @@
 //!
 //! Run: `cargo bench -p coold --bench inspect` (needs Podman and the test
 //! image, like the integration tests). Prints a table; asserts nothing.
+//! `COOLD_TEST_BIN=<path>` measures another coold build instead of this
+//! one; `COOLD_BENCH_BASELINE=<path>` adds a second agent from that build,
+//! asked in the same alternation, so two builds are compared under the
+//! same machine load (a shared machine's load swings more between runs
+//! than the differences worth measuring).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -17,7 +22,40 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use support::{unique, wait_for_state, Coold, PodmanGuard, TEST_IMAGE, TOKEN};
+use support::{coold_bin, unique, wait_for_state, Coold, PodmanGuard, TEST_IMAGE, TOKEN};
+
+/// One way to ask for the container: straight at the engine, or through
+/// one agent.
+struct Side {
+    name: String,
+    client: Box<dyn FnMut() -> (u16, usize)>,
+    agent: Option<u32>,
+    samples: Vec<Duration>,
+    bytes: usize,
+    idle_ns_per_s: f64,
+    cpu_before: (u64, u64),
+    cpu_after: (u64, u64),
+}
+
+fn agent_side(name: String, c: &Coold, path: String) -> Side {
+    let tcp = TcpStream::connect(c.api).expect("agent");
+    tcp.set_nodelay(true).expect("nodelay");
+    let mut client = Client {
+        reader: BufReader::new(tcp),
+        host: "coold",
+        auth: Some(TOKEN.to_string()),
+    };
+    Side {
+        name,
+        client: Box::new(move || client.get(&path)),
+        agent: Some(c.child.id()),
+        samples: Vec::new(),
+        bytes: 0,
+        idle_ns_per_s: 0.0,
+        cpu_before: (0, 0),
+        cpu_after: (0, 0),
+    }
+}
 
 const WARMUP: usize = 200;
 const ROUNDS: usize = 5;
@@ -120,7 +158,13 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     // `cargo bench` passes flags such as `--bench`; nothing to parse.
-    let c = Coold::start(&[]);
+    let mut agents = vec![(coold_bin(), Coold::start(&[]))];
+    if let Some(base) = std::env::var_os("COOLD_BENCH_BASELINE") {
+        let base = std::path::PathBuf::from(base);
+        let c = Coold::start_bin(&base, &[]);
+        agents.push((base, c));
+    }
+    let c = &agents[0].1;
     let mut guard = PodmanGuard::default();
     let name = guard.container(&unique("bench-inspect"));
     let body = serde_json::json!({"name": name, "image": TEST_IMAGE, "cmd": ["sleep", "600"]});
@@ -132,110 +176,127 @@ fn main() {
             .0,
         204
     );
-    wait_for_state(&c, &id, Duration::from_secs(20), |v| {
+    wait_for_state(c, &id, Duration::from_secs(20), |v| {
         v["state"]["running"] == true
     });
 
     let socket =
         std::env::var("COOLD_PODMAN_SOCKET").unwrap_or_else(|_| "/run/podman/podman.sock".into());
-    let tcp = TcpStream::connect(c.api).expect("agent");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut agent = Client {
-        reader: BufReader::new(tcp),
-        host: "coold",
-        auth: Some(TOKEN.to_string()),
-    };
     let mut direct = Client {
         reader: BufReader::new(UnixStream::connect(&socket).expect("podman socket")),
         host: "engine",
         auth: None,
     };
-    let agent_path = format!("/api/v1/containers/{id}");
     let direct_path = format!("/v4.0.0/libpod/containers/{id}/json");
+    let mut sides = vec![Side {
+        name: "podman socket (libpod)".into(),
+        client: Box::new(move || direct.get(&direct_path)),
+        agent: None,
+        samples: Vec::new(),
+        bytes: 0,
+        idle_ns_per_s: 0.0,
+        cpu_before: (0, 0),
+        cpu_after: (0, 0),
+    }];
+    let labels = ["coold REST", "coold REST (baseline)"];
+    for ((_, agent), label) in agents.iter().zip(labels) {
+        sides.push(agent_side(
+            label.into(),
+            agent,
+            format!("/api/v1/containers/{id}"),
+        ));
+    }
 
     for _ in 0..WARMUP {
-        assert_eq!(agent.get(&agent_path).0, 200);
-        assert_eq!(direct.get(&direct_path).0, 200);
+        for side in sides.iter_mut() {
+            assert_eq!((side.client)().0, 200, "{}", side.name);
+        }
     }
     // coold's background loops (discovery, health pings) run meanwhile:
     // their CPU rate while idle is taken off the per-request figure.
-    let idle_from = (Instant::now(), cpu_of(c.child.id()));
+    let idle_from = Instant::now();
+    let before: Vec<_> = sides.iter().map(|s| s.agent.map(cpu_of)).collect();
     std::thread::sleep(Duration::from_secs(3));
-    let idle_ns_per_s =
-        (cpu_of(c.child.id()).0 - idle_from.1 .0) as f64 / idle_from.0.elapsed().as_secs_f64();
-    let (mut a, mut d) = (Vec::new(), Vec::new());
-    let cpu_before = cpu_of(c.child.id());
-    let measured_from = Instant::now();
-    let (mut a_bytes, mut d_bytes) = (0, 0);
-    // Alternate request by request, and which side goes first, so that
-    // drift in the machine's load (it is shared) hits both sides alike.
-    for i in 0..ROUNDS * PER_ROUND {
-        let mut one = |agent_side: bool| {
-            let t = Instant::now();
-            let (s, n) = if agent_side {
-                agent.get(&agent_path)
-            } else {
-                direct.get(&direct_path)
-            };
-            let took = t.elapsed();
-            assert_eq!(s, 200);
-            (agent_side, took, n)
-        };
-        for side in [i % 2 == 0, i % 2 == 1] {
-            let (is_agent, took, n) = one(side);
-            if is_agent {
-                a.push(took);
-                a_bytes = n;
-            } else {
-                d.push(took);
-                d_bytes = n;
-            }
+    for (side, before) in sides.iter_mut().zip(before) {
+        if let (Some(pid), Some(before)) = (side.agent, before) {
+            side.idle_ns_per_s =
+                (cpu_of(pid).0 - before.0) as f64 / idle_from.elapsed().as_secs_f64();
+            side.cpu_before = cpu_of(pid);
         }
     }
-    let cpu_after = cpu_of(c.child.id());
-    let idle_ns = idle_ns_per_s * measured_from.elapsed().as_secs_f64();
-    a.sort();
-    d.sort();
-    let (a50, d50) = (percentile(&a, 0.5), percentile(&d, 0.5));
-    let (a99, d99) = (percentile(&a, 0.99), percentile(&d, 0.99));
+    let measured_from = Instant::now();
+    // Alternate request by request, rotating which side goes first, so
+    // that drift in the machine's load (it is shared) hits every side alike.
+    let n = sides.len();
+    for i in 0..ROUNDS * PER_ROUND {
+        for k in 0..n {
+            let side = &mut sides[(i + k) % n];
+            let t = Instant::now();
+            let (status, bytes) = (side.client)();
+            let took = t.elapsed();
+            assert_eq!(status, 200, "{}", side.name);
+            side.samples.push(took);
+            side.bytes = bytes;
+        }
+    }
+    let measured = measured_from.elapsed().as_secs_f64();
+    for side in sides.iter_mut() {
+        if let Some(pid) = side.agent {
+            side.cpu_after = cpu_of(pid);
+        }
+        side.samples.sort();
+    }
     println!(
         "GET /containers/{{id}}: {} requests per side, keep-alive, one at a time",
-        a.len()
+        sides[0].samples.len()
+    );
+    for (bin, _) in &agents {
+        println!("agent build: {}", bin.display());
+    }
+    println!(
+        "load average at the end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim_end()
     );
     println!(
         "{:<28}{:>10}{:>10}{:>10}{:>10}",
         "path", "p50 ms", "p90 ms", "p99 ms", "bytes"
     );
-    println!(
-        "{:<28}{:>10.3}{:>10.3}{:>10.3}{:>10}",
-        "podman socket (libpod)",
-        ms(d50),
-        ms(percentile(&d, 0.9)),
-        ms(d99),
-        d_bytes
-    );
-    println!(
-        "{:<28}{:>10.3}{:>10.3}{:>10.3}{:>10}",
-        "coold REST",
-        ms(a50),
-        ms(percentile(&a, 0.9)),
-        ms(a99),
-        a_bytes
-    );
-    println!(
-        "ratio of medians (agent / direct): {:.3}",
-        a50.as_secs_f64() / d50.as_secs_f64()
-    );
-    println!(
-        "agent-added latency at p99 (p99 agent - p99 direct): {:.3} ms",
-        ms(a99) - ms(d99)
-    );
-    println!("agent-added latency at p50: {:.3} ms", ms(a50) - ms(d50));
-    let n = a.len() as f64;
-    println!(
-        "coold per request: {:.1} µs CPU ({:.1} µs/s idle background taken off), {:.2} times scheduled (all threads)",
-        ((cpu_after.0 - cpu_before.0) as f64 - idle_ns).max(0.0) / n / 1000.0,
-        idle_ns_per_s / 1000.0,
-        (cpu_after.1 - cpu_before.1) as f64 / n
-    );
+    for side in &sides {
+        println!(
+            "{:<28}{:>10.3}{:>10.3}{:>10.3}{:>10}",
+            side.name,
+            ms(percentile(&side.samples, 0.5)),
+            ms(percentile(&side.samples, 0.9)),
+            ms(percentile(&side.samples, 0.99)),
+            side.bytes
+        );
+    }
+    let direct = &sides[0].samples;
+    let (d50, d99) = (percentile(direct, 0.5), percentile(direct, 0.99));
+    for side in &sides[1..] {
+        let (a50, a99) = (
+            percentile(&side.samples, 0.5),
+            percentile(&side.samples, 0.99),
+        );
+        println!("{}:", side.name);
+        println!(
+            "  ratio of medians (agent / direct): {:.3}",
+            a50.as_secs_f64() / d50.as_secs_f64()
+        );
+        println!(
+            "  agent-added latency at p99 (p99 agent - p99 direct): {:.3} ms",
+            ms(a99) - ms(d99)
+        );
+        println!("  agent-added latency at p50: {:.3} ms", ms(a50) - ms(d50));
+        let count = side.samples.len() as f64;
+        let idle_ns = side.idle_ns_per_s * measured;
+        println!(
+            "  coold per request: {:.1} µs CPU ({:.1} µs/s idle background taken off), {:.2} times scheduled (all threads)",
+            ((side.cpu_after.0 - side.cpu_before.0) as f64 - idle_ns).max(0.0) / count / 1000.0,
+            side.idle_ns_per_s / 1000.0,
+            (side.cpu_after.1 - side.cpu_before.1) as f64 / count
+        );
+    }
 }

@@ -220,14 +220,20 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
             "health-listener"
         });
     }
+    // The REST API runs on a thread of its own (api/serve_thread.rs); it
+    // lives until this function returns, after the drain.
+    let mut _api_thread = None;
     if let Some((listener, tls, token)) = api_listener {
         let tls_on = tls.is_some();
         let (router, stop) = (api::api_router(ctx.clone(), token), stop.clone());
+        let thread = api::ServeThread::start("coold-api").map_err(ServeError::Thread)?;
+        let served = api::serve_on_thread(&thread, listener, tls, router, stop, drain)?;
         tracing::info!(addr = ?ctx.config.api_bind, tls = tls_on, "REST API up");
         tasks.spawn(async move {
-            api::serve(listener, tls, router, stop, drain).await;
+            let _ = served.await;
             "api-listener"
         });
+        _api_thread = Some(thread);
     }
 
     let outcome = wait_for_stop(&mut tasks, &stop).await;

@@ -88,3 +88,40 @@ fn missing_podman_socket_fails_start_with_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("podman system service"), "{err}");
 }
+
+#[test]
+fn rest_api_is_served_from_a_thread_of_its_own() {
+    let c = Coold::start(&[]);
+    assert_eq!(c.request("GET", "/api/v1/host/info", None).0, 200);
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", c.child.id()))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "coold-api").count(),
+        1,
+        "{names:?}"
+    );
+}
+
+#[test]
+fn ops_log_records_each_request_after_answering_it() {
+    let c = Coold::start(&[]);
+    assert_eq!(c.request("GET", "/api/v1/host/info", None).0, 200);
+    // The line is written once the answer is on the wire: wait for it.
+    let started = std::time::Instant::now();
+    loop {
+        let log = c.stderr.lock().unwrap().clone();
+        if log.contains("verb=\"host.info\"") || log.contains("verb=host.info") {
+            assert!(log.contains("status=200"), "{log}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no ops log line for host.info:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -23,7 +23,10 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> +
 
 /// What a successful answer carries.
 pub enum ReplyBody {
-    Json(serde_json::Value),
+    /// A JSON document, already encoded: serialised once, straight from
+    /// the handler's type (building a `serde_json::Value` first and then
+    /// encoding that cost a second pass over every answer).
+    Json(Bytes),
     /// `application/x-ndjson`, streamed as it comes.
     Stream(ByteStream),
     Empty,
@@ -32,7 +35,7 @@ pub enum ReplyBody {
 impl std::fmt::Debug for ReplyBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReplyBody::Json(v) => write!(f, "Json({v})"),
+            ReplyBody::Json(v) => write!(f, "Json({})", String::from_utf8_lossy(v)),
             ReplyBody::Stream(_) => f.write_str("Stream"),
             ReplyBody::Empty => f.write_str("Empty"),
         }
@@ -70,10 +73,10 @@ impl Reply {
     }
 
     pub fn with_status(status: StatusCode, body: impl Serialize) -> Result<Reply, ApiError> {
-        let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let body = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Reply {
             status,
-            body: ReplyBody::Json(body),
+            body: ReplyBody::Json(Bytes::from(body)),
         })
     }
 }
@@ -184,10 +187,7 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             service_id,
             container_id,
         } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
-        Verb::OpenApi => Ok(Reply {
-            status: StatusCode::OK,
-            body: ReplyBody::Json(super::openapi::document_json()),
-        }),
+        Verb::OpenApi => Reply::ok(super::openapi::document_json()),
         Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
         Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
         Verb::WorkloadPut => workloads::verbs::put(ctx, body),

@@ -8,6 +8,7 @@ mod error;
 pub mod openapi;
 mod rest;
 mod serve;
+mod serve_thread;
 mod verbs;
 
 pub use auth::BearerToken;
@@ -15,7 +16,8 @@ pub use decode::json as parse_body;
 pub use dispatch::{dispatch, ByteStream, Reply, ReplyBody, VerbRequest};
 pub use error::{ApiError, ErrorBody};
 pub use rest::{api_router, health_router};
-pub use serve::{bind, load_tls, serve, ServeError};
+pub use serve::{bind, load_tls, serve, serve_on_thread, ServeError};
+pub use serve_thread::ServeThread;
 pub use verbs::{RouteError, Verb, API_PREFIX};
 
 /// A runtime refusal as the API answers it: 403 not allowed, 422 not

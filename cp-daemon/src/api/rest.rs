@@ -63,11 +63,22 @@ async fn handle(
     let elapsed = started.elapsed();
     state.ctx.metrics.observe(name, status.as_u16(), elapsed);
     // Ops log: endpoint, status, duration. Never bodies, headers or env.
-    tracing::info!(verb = name, %method, path = uri.path(), status = status.as_u16(),
-        duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    // Written by a task of its own: on the API thread (a current-thread
+    // runtime) it runs once this answer is on the wire, so the write to
+    // stderr, a pipe whose reader it wakes, is off the request's path.
+    let status_code = status.as_u16();
+    tokio::spawn(async move {
+        tracing::info!(verb = name, %method, path = uri.path(), status = status_code,
+            duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
     match result {
         Ok(reply) => match reply.body {
-            ReplyBody::Json(v) => (reply.status, Json(v)).into_response(),
+            ReplyBody::Json(v) => (
+                reply.status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                v,
+            )
+                .into_response(),
             ReplyBody::Stream(s) => (
                 reply.status,
                 [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],

@@ -11,8 +11,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+use super::serve_thread::ServeThread;
 
 /// Errors starting a listener.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,8 @@ pub enum ServeError {
     },
     #[error("TLS material {path}: {reason}")]
     Tls { path: String, reason: String },
+    #[error("cannot start the API thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Binds `addr`; the error names the variable that chose it.
@@ -60,6 +65,28 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     .with_single_cert(certs, key_der)
     .map_err(|e| tls_err(key, format!("does not match the certificate: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Like [`serve`], on a thread of its own (see [`ServeThread`]): the
+/// listener moves to that thread's runtime, so its connections' I/O is
+/// driven there and never wakes the agent runtime's workers.
+pub fn serve_on_thread(
+    thread: &ServeThread,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    stop: CancellationToken,
+    drain: Duration,
+) -> Result<JoinHandle<()>, ServeError> {
+    let listener = listener.into_std().map_err(ServeError::Thread)?;
+    Ok(thread.spawn(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => serve(listener, tls, router, stop, drain).await,
+            // Only when the thread's runtime has no I/O driver; the task
+            // set sees the listener end and stops the agent.
+            Err(e) => tracing::error!(error = %e, "API listener cannot move to its thread"),
+        }
+    }))
 }
 
 /// Serves `router` on `listener` until `stop` fires, then drains open

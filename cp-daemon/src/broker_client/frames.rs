@@ -90,7 +90,7 @@ async fn run_verb(ctx: &AgentContext, frame: VerbFrame) -> (&'static str, Result
 /// the REST transport would send.
 pub fn to_response(request_id: String, result: Result<Reply, ApiError>) -> Response {
     let result = result.and_then(|reply| match reply.body {
-        ReplyBody::Json(v) => Ok((reply.status, serde_json::to_vec(&v).unwrap_or_default())),
+        ReplyBody::Json(v) => Ok((reply.status, Vec::from(v))),
         ReplyBody::Empty => Ok((reply.status, Vec::new())),
         // A Response frame is one message; a stream (logs with follow,
         // streamed exec) may never end. Until the proto has framed streams,

@@ -3,6 +3,7 @@
 //! keeps the `podman` component of `/healthz` current.
 
 pub mod raw;
+mod read_only_socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,12 +6,15 @@
 //! agent and CLI branch on go through these small views instead: unknown
 //! values stay strings, absent fields take defaults.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+
+use super::read_only_socket::ReadOnlySocket;
 
 /// Docker-compatible API version the compat endpoints are asked for.
 pub const API_VERSION: &str = "v1.41";
@@ -112,7 +115,7 @@ struct Request<'a> {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<bytes::Bytes>>;
 type Connection =
-    hyper::client::conn::http1::Connection<TokioIo<tokio::net::UnixStream>, Full<bytes::Bytes>>;
+    hyper::client::conn::http1::Connection<TokioIo<ReadOnlySocket>, Full<bytes::Bytes>>;
 
 /// A keep-alive engine connection whose I/O is driven by the task that
 /// uses it, not by a task of its own: a read then costs no hand-off
@@ -125,60 +128,79 @@ struct Conn {
     io: Connection,
 }
 
-/// Most idle connections kept per engine socket.
+/// Most idle connections kept per engine socket and thread.
 const MAX_IDLE: usize = 8;
 
-type Pool = std::sync::Mutex<HashMap<std::path::PathBuf, Vec<Conn>>>;
-
-fn idle_pool() -> &'static Pool {
-    static IDLE: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
-    IDLE.get_or_init(Default::default)
+thread_local! {
+    /// Idle connections per engine socket, kept per thread: a connection's
+    /// I/O is registered with the runtime that opened it, and the REST
+    /// API's runtime (a thread of its own, `api/serve_thread.rs`) must not
+    /// take one the agent runtime opened, or each answer on it would be
+    /// noticed by the other runtime's driver and handed across threads.
+    /// The agent runtime's two workers each keep their own idle set; both
+    /// sets belong to the same runtime, so either is correct to use.
+    static IDLE: RefCell<HashMap<std::path::PathBuf, Vec<Conn>>> = RefCell::default();
 }
 
 fn idle_conn(socket: &Path) -> Option<Conn> {
-    idle_pool()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_mut(socket)
-        .and_then(Vec::pop)
+    IDLE.with(|idle| idle.borrow_mut().get_mut(socket).and_then(Vec::pop))
 }
 
 fn park(socket: &Path, conn: Option<Conn>) {
     let Some(conn) = conn.filter(|c| !c.sender.is_closed()) else {
         return;
     };
-    let mut pool = idle_pool().lock().unwrap_or_else(|p| p.into_inner());
-    let idle = pool.entry(socket.to_path_buf()).or_default();
-    if idle.len() < MAX_IDLE {
-        idle.push(conn);
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let parked = idle.entry(socket.to_path_buf()).or_default();
+        if parked.len() < MAX_IDLE {
+            parked.push(conn);
+        }
+    });
+}
+
+async fn dial(socket: &Path) -> Result<tokio::net::UnixStream, RawError> {
+    tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| connect_error(socket, e))
+}
+
+fn connect_error(socket: &Path, e: std::io::Error) -> RawError {
+    RawError::Connect {
+        path: socket.display().to_string(),
+        reason: e.to_string(),
     }
 }
 
-async fn open(socket: &Path, full_path: &str) -> Result<(Sender, Connection), RawError> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| RawError::Connect {
-            path: socket.display().to_string(),
-            reason: e.to_string(),
-        })?;
+async fn handshake_on<S>(
+    stream: S,
+    full_path: &str,
+) -> Result<
+    (
+        Sender,
+        hyper::client::conn::http1::Connection<TokioIo<S>, Full<bytes::Bytes>>,
+    ),
+    RawError,
+>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| RawError::Http {
-            path: full_path.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| http_error(full_path, e))
 }
 
-/// A fresh connection for [`send_inline`].
+/// A fresh connection for [`send_inline`] and the idle pool.
 async fn handshake(socket: &Path, full_path: &str) -> Result<Conn, RawError> {
-    let (sender, io) = open(socket, full_path).await?;
+    let stream = ReadOnlySocket::new(dial(socket).await?).map_err(|e| connect_error(socket, e))?;
+    let (sender, io) = handshake_on(stream, full_path).await?;
     Ok(Conn { sender, io })
 }
 
 /// A fresh connection whose I/O runs on a task of its own (writes and
 /// streams, whose bodies outlive the call).
 async fn connect(socket: &Path, full_path: &str) -> Result<Sender, RawError> {
-    let (sender, conn) = open(socket, full_path).await?;
+    let (sender, conn) = handshake_on(dial(socket).await?, full_path).await?;
     tokio::spawn(conn);
     Ok(sender)
 }

@@ -35,6 +35,14 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The coold binary under test: this build's, or `COOLD_TEST_BIN` (the
+/// benchmarks use it to compare two builds side by side in one session).
+pub fn coold_bin() -> PathBuf {
+    std::env::var_os("COOLD_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_coold")))
+}
+
 /// A running coold with its own ports and files.
 pub struct Coold {
     pub child: Child,
@@ -77,7 +85,12 @@ impl Coold {
     /// Starts coold with the REST API on loopback (no TLS) and waits until
     /// `/healthz` is 200. `env` adds or overrides variables.
     pub fn start(env: &[(&str, &str)]) -> Coold {
-        let mut c = Self::spawn(env);
+        Self::start_bin(&coold_bin(), env)
+    }
+
+    /// Like [`Coold::start`], from the coold binary at `bin`.
+    pub fn start_bin(bin: &std::path::Path, env: &[(&str, &str)]) -> Coold {
+        let mut c = Self::spawn_bin(bin, env);
         c.wait_healthy(Duration::from_secs(15));
         c
     }
@@ -99,12 +112,16 @@ impl Coold {
 
     /// Spawns coold with ports, token and paths of its own.
     fn spawn(env: &[(&str, &str)]) -> Coold {
+        Self::spawn_bin(&coold_bin(), env)
+    }
+
+    fn spawn_bin(bin: &std::path::Path, env: &[(&str, &str)]) -> Coold {
         let dir = tempfile::tempdir().expect("temp dir");
         let token_file = dir.path().join("api-token");
         std::fs::write(&token_file, TOKEN).expect("token file");
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let health: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coold"));
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("COOLD_HOST_MGMT_IP", "127.0.0.1")
