@@ -21,6 +21,12 @@ use tokio_util::codec::{LengthDelimitedCodec, LengthDelimitedCodecError};
 // 16 MB "sane default" taken from golang http2
 const DEFAULT_SETTINGS_MAX_HEADER_LIST_SIZE: usize = 16 << 20;
 
+/// COOLIFY PATCH: the read buffer a poll starts with when it holds none;
+/// tokio-util's own initial capacity, so reads are as large as upstream's.
+/// The buffer is released whenever the connection has nothing left to
+/// decode and the read would block, so an idle connection holds none.
+const READ_BUFFER_CAPACITY: usize = 8 * 1_024;
+
 #[derive(Debug)]
 pub struct FramedRead<T> {
     inner: InnerFramedRead<T, LengthDelimitedCodec>,
@@ -421,10 +427,24 @@ where
         let _e = span.enter();
         loop {
             tracing::trace!("poll");
-            let bytes = match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
-                Some(Ok(bytes)) => bytes,
-                Some(Err(e)) => return Poll::Ready(Some(Err(map_err(e)))),
-                None => return Poll::Ready(None),
+            // COOLIFY PATCH: start a released buffer at a useful size;
+            // tokio-util would otherwise grow it from 8 bytes.
+            if self.inner.read_buffer().capacity() == 0 {
+                self.inner.read_buffer_mut().reserve(READ_BUFFER_CAPACITY);
+            }
+            let bytes = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => bytes,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(map_err(e)))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    // COOLIFY PATCH: nothing buffered and nothing to read:
+                    // drop the buffer (decoded frames keep their own bytes).
+                    let buf = self.inner.read_buffer_mut();
+                    if buf.is_empty() && buf.capacity() > 0 {
+                        *buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
             };
 
             tracing::trace!(read.bytes = bytes.len());

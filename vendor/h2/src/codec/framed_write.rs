@@ -60,11 +60,22 @@ enum Next<B> {
     Continuation(frame::Continuation),
 }
 
-/// Initialize the connection with this amount of write buffer.
+/// How many bytes may be buffered before a flush is required.
 ///
 /// The minimum MAX_FRAME_SIZE is 16kb, so always be able to send a HEADERS
 /// frame that big.
+///
+/// COOLIFY PATCH: upstream allocates this much up front for every
+/// connection and keeps it for the connection's whole life. Here it is only
+/// the limit: the buffer is allocated when a frame is buffered (growing as
+/// frames are encoded into it) and released once everything has been
+/// written, so an idle connection holds no write buffer.
 const DEFAULT_BUFFER_CAPACITY: usize = 16 * 1_024;
+
+/// COOLIFY PATCH: what a released buffer starts at again when the next frame
+/// is buffered (it doubles from there as needed, up to the frames buffered
+/// before a flush). Most control frames and small HEADERS/DATA frames fit.
+const INITIAL_BUFFER_CAPACITY: usize = 1_024;
 
 /// Chain payloads bigger than this when vectored I/O is enabled. The remote
 /// will never advertise a max frame size less than this (well, the spec says
@@ -93,7 +104,7 @@ where
             final_flush_done: false,
             encoder: Encoder {
                 hpack: hpack::Encoder::default(),
-                buf: Cursor::new(BytesMut::with_capacity(DEFAULT_BUFFER_CAPACITY)),
+                buf: Cursor::new(BytesMut::new()),
                 next: None,
                 last_data_frame: None,
                 max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
@@ -169,6 +180,10 @@ where
             }
         }
 
+        // COOLIFY PATCH: everything buffered has been written; give the
+        // buffer back so an idle connection holds none.
+        self.encoder.release_buffer();
+
         tracing::trace!("flushing buffer");
         // Flush the upstream
         ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
@@ -223,6 +238,11 @@ where
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
+        // COOLIFY PATCH: the buffer is released while idle; start it at a
+        // size that avoids growing byte by byte.
+        if self.buf.get_ref().capacity() == 0 {
+            self.buf.get_mut().reserve(INITIAL_BUFFER_CAPACITY);
+        }
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
         let _e = span.enter();
 
@@ -307,9 +327,18 @@ where
     }
 
     fn has_capacity(&self) -> bool {
-        self.next.is_none()
-            && (self.buf.get_ref().capacity() - self.buf.get_ref().len()
-                >= self.min_buffer_capacity)
+        // COOLIFY PATCH: the buffer grows on demand, so count against the
+        // limit upstream preallocated rather than the current capacity
+        // (which is 0 while idle).
+        let limit = self.buf.get_ref().capacity().max(DEFAULT_BUFFER_CAPACITY);
+        self.next.is_none() && (limit - self.buf.get_ref().len() >= self.min_buffer_capacity)
+    }
+
+    /// COOLIFY PATCH: drops the (empty) write buffer's allocation.
+    fn release_buffer(&mut self) {
+        if self.next.is_none() && !self.buf.has_remaining() && self.buf.get_ref().capacity() > 0 {
+            self.buf = Cursor::new(BytesMut::new());
+        }
     }
 
     fn is_empty(&self) -> bool {

@@ -158,7 +158,10 @@ impl Decoder {
             max_size_update: None,
             last_max_update: size,
             table: Table::new(size),
-            buffer: BytesMut::with_capacity(4096),
+            // COOLIFY PATCH: upstream preallocates 4 KiB of Huffman
+            // scratch per connection; it grows on first use instead (the
+            // decode reserves the worst-case size of each string).
+            buffer: BytesMut::new(),
         }
     }
 
