@@ -205,7 +205,20 @@ impl DeframerVecBuffer {
         // we get a message with a length field out of range here,
         // we do a zero length read.  That looks like an EOF to
         // the next layer up, which is fine.
-        let new_bytes = rd.read(&mut self.buf[self.used..])?;
+        let new_bytes = match rd.read(&mut self.buf[self.used..]) {
+            Ok(n) => n,
+            Err(err) => {
+                // COOLIFY PATCH: with nothing buffered and nothing to read
+                // (typically `WouldBlock` on an idle connection), give the
+                // zero-filled read buffer back instead of keeping it for
+                // the connection's whole life; `prepare_read` allocates it
+                // again for the next read.
+                if self.used == 0 {
+                    self.buf = Vec::new();
+                }
+                return Err(err);
+            }
+        };
         self.used += new_bytes;
         Ok(new_bytes)
     }
