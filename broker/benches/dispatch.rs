@@ -21,43 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coolify_proto::v1::agent_client::AgentClient;
-use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response};
+use coolify_proto::v1::{ClientMsg, Response, ServerMsg};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Vec<u8>,
-    jwt_key: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let jwt = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    std::fs::write(dir.path().join("broker.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("broker.key"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.path().join("jwt.pub"), jwt.public_key_pem()).unwrap();
-    Pki {
-        ca: ca.pem().into_bytes(),
-        jwt_key: jwt.serialize_pem(),
-        dir,
-    }
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::Pki;
 
 fn start_broker(pki: &Pki, port: u16) -> (Child, PathBuf) {
     let socket = pki.dir.path().join("broker.sock");
@@ -113,61 +83,14 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// One simulated agent: a TLS connection, Hello, echo every frame. Kept
-/// alive by the spawned task (the returned sender).
-async fn agent(
-    port: u16,
-    ca: &[u8],
-    token: String,
-    host: String,
-) -> tokio::sync::mpsc::Sender<ClientMsg> {
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
-        .unwrap()
-        .tls_config(
-            ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(ca))
-                .domain_name("127.0.0.1"),
-        )
-        .unwrap()
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tx.send(ClientMsg {
-        msg: Some(client_msg::Msg::Hello(Hello {
-            host_id: host,
-            version: "bench".into(),
-            capabilities: vec![],
-            builder_capacity: 0,
-        })),
-    })
-    .await
-    .unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let mut inbound = AgentClient::new(channel)
-        .stream(req)
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = tx.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(msg)) = inbound.message().await {
-            let _ = answer
-                .send(ClientMsg {
-                    msg: Some(client_msg::Msg::Response(Response {
-                        request_id: msg.request_id,
-                        status: 200,
-                        body: br#"{"ok":true}"#.to_vec(),
-                        error: String::new(),
-                    })),
-                })
-                .await;
-        }
-    });
-    tx
+/// The cheap verb: every frame answered at once with a small JSON body.
+fn answer(msg: &ServerMsg) -> Response {
+    Response {
+        request_id: msg.request_id.clone(),
+        status: 200,
+        body: br#"{"ok":true}"#.to_vec(),
+        error: String::new(),
+    }
 }
 
 async fn connect_agents(
@@ -181,15 +104,9 @@ async fn connect_agents(
     let mut set = tokio::task::JoinSet::new();
     for i in range {
         let host = format!("host-{i}");
-        let token = coolify_broker::jwt::mint_es256(
-            pki.jwt_key.as_bytes(),
-            &host,
-            &[],
-            Duration::from_secs(3600),
-        )
-        .unwrap();
+        let token = support::token(pki, &host);
         let ca = ca.clone();
-        set.spawn(async move { agent(port, &ca, token, host).await });
+        set.spawn(async move { support::agent(port, &ca, token, host, answer).await });
         if set.len() >= 64 {
             keep.push(set.join_next().await.unwrap().unwrap());
         }
@@ -321,7 +238,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let pki = pki();
+    let pki = support::pki();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
