@@ -11,7 +11,8 @@
 //! Run: `cargo bench -p coolify-broker --bench dispatch` (prints a table).
 //! Env: BENCH_SECS (default 5), BENCH_CONCURRENCY (default "16,64"),
 //! BENCH_IDLE_STREAMS (default 10000), BENCH_HOLD_SECS (keep the idle
-//! streams open that long at the end), BENCH_BROKER_WRAP (a command to run
+//! streams open that long at the end), BENCH_WORKERS (this process's tokio
+//! worker threads, default 2), BENCH_BROKER_WRAP (a command to run
 //! the broker under, such as `heaptrack`; its RSS is then the wrapper's).
 #![allow(clippy::unwrap_used)]
 
@@ -233,8 +234,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // The simulated agents and the load generator share this runtime and
+    // the machine's cores with the broker; BENCH_WORKERS shows how much of
+    // a row's tail is this process's threads competing with the broker's.
+    let workers: usize = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
