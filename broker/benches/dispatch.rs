@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use coolify_proto::v1::{ClientMsg, Response, ServerMsg};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -120,7 +119,7 @@ async fn connect_agents(
 async fn wait_streams(socket: &Path, n: usize) {
     let started = Instant::now();
     loop {
-        let mut sender = uds_client(socket).await;
+        let mut sender = support::uds_client(socket).await;
         let resp = sender
             .send_request(
                 http::Request::get("/v1/health")
@@ -140,15 +139,6 @@ async fn wait_streams(socket: &Path, n: usize) {
     }
 }
 
-async fn uds_client(socket: &Path) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
 struct Run {
     count: usize,
     rps: f64,
@@ -166,7 +156,7 @@ async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run
     for worker in 0..concurrency {
         let socket = socket.to_path_buf();
         set.spawn(async move {
-            let mut sender = uds_client(&socket).await;
+            let mut sender = support::uds_client(&socket).await;
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut i = worker;
@@ -177,16 +167,7 @@ async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run
                 );
                 i += concurrency;
                 let t = Instant::now();
-                let resp = sender
-                    .send_request(
-                        http::Request::post("/v1/coold/dispatch")
-                            .header("host", "broker")
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body)))
-                            .unwrap(),
-                    )
-                    .await
-                    .unwrap();
+                let resp = support::post_dispatch(&mut sender, body).await;
                 let status = resp.status();
                 let ok = status == 200;
                 let body = resp.into_body().collect().await.unwrap().to_bytes();

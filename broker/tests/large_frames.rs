@@ -13,8 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use coolify_broker::config::Config;
 use coolify_proto::v1::{server_msg, Response, ServerMsg};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 
 /// Everything is on this machine; a hang is a bug.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -50,11 +49,7 @@ fn config(pki: &support::Pki) -> Config {
 }
 
 async fn dispatch(socket: &Path, host: &str, payload: &str) -> (u16, Bytes) {
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut sender = support::uds_client(socket).await;
     let body = serde_json::json!({
         "host_id": host,
         "method": "POST",
@@ -62,16 +57,7 @@ async fn dispatch(socket: &Path, host: &str, payload: &str) -> (u16, Bytes) {
         "body": payload,
     })
     .to_string();
-    let resp = sender
-        .send_request(
-            http::Request::post("/v1/coold/dispatch")
-                .header("host", "broker")
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = support::post_dispatch(&mut sender, body).await;
     let status = resp.status().as_u16();
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }

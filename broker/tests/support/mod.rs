@@ -1,11 +1,18 @@
 //! Shared by the broker's integration tests and its dispatch benchmark
-//! (`benches/dispatch.rs` includes this file by path): a throwaway PKI and
-//! a simulated agent (one TLS connection and stream, answering every frame
-//! at once with what `answer` makes of it).
+//! (`benches/dispatch.rs` includes this file by path): a throwaway PKI, a
+//! simulated agent (one TLS connection and stream, answering every frame
+//! at once with what `answer` makes of it) and the central app's side of
+//! the UDS lane.
 #![allow(clippy::unwrap_used, dead_code)]
 
+use std::path::Path;
+
+use bytes::Bytes;
 use coolify_proto::v1::agent_client::AgentClient;
 use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response, ServerMsg};
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
@@ -106,4 +113,31 @@ pub async fn agent(
         }
     });
     tx
+}
+
+/// A keep-alive HTTP/1 connection to the broker's UDS lane.
+pub async fn uds_client(socket: &Path) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// `POST /v1/coold/dispatch` with `body` (a dispatch request's JSON).
+pub async fn post_dispatch(
+    sender: &mut SendRequest<Full<Bytes>>,
+    body: String,
+) -> http::Response<hyper::body::Incoming> {
+    sender
+        .send_request(
+            http::Request::post("/v1/coold/dispatch")
+                .header("host", "broker")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
 }
