@@ -11,7 +11,8 @@
 //! Run: `cargo bench -p coolify-broker --bench dispatch` (prints a table).
 //! Env: BENCH_SECS (default 5), BENCH_CONCURRENCY (default "16,64"),
 //! BENCH_IDLE_STREAMS (default 10000), BENCH_HOLD_SECS (keep the idle
-//! streams open that long at the end), BENCH_BROKER_WRAP (a command to run
+//! streams open that long at the end), BENCH_WORKERS (this process's tokio
+//! worker threads, default 2), BENCH_BROKER_WRAP (a command to run
 //! the broker under, such as `heaptrack`; its RSS is then the wrapper's).
 #![allow(clippy::unwrap_used)]
 
@@ -21,43 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coolify_proto::v1::agent_client::AgentClient;
-use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response};
+use coolify_proto::v1::{ClientMsg, Response, ServerMsg};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: Vec<u8>,
-    jwt_key: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let jwt = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    std::fs::write(dir.path().join("broker.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("broker.key"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.path().join("jwt.pub"), jwt.public_key_pem()).unwrap();
-    Pki {
-        ca: ca.pem().into_bytes(),
-        jwt_key: jwt.serialize_pem(),
-        dir,
-    }
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::Pki;
 
 fn start_broker(pki: &Pki, port: u16) -> (Child, PathBuf) {
     let socket = pki.dir.path().join("broker.sock");
@@ -113,61 +83,14 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// One simulated agent: a TLS connection, Hello, echo every frame. Kept
-/// alive by the spawned task (the returned sender).
-async fn agent(
-    port: u16,
-    ca: &[u8],
-    token: String,
-    host: String,
-) -> tokio::sync::mpsc::Sender<ClientMsg> {
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
-        .unwrap()
-        .tls_config(
-            ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(ca))
-                .domain_name("127.0.0.1"),
-        )
-        .unwrap()
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tx.send(ClientMsg {
-        msg: Some(client_msg::Msg::Hello(Hello {
-            host_id: host,
-            version: "bench".into(),
-            capabilities: vec![],
-            builder_capacity: 0,
-        })),
-    })
-    .await
-    .unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let mut inbound = AgentClient::new(channel)
-        .stream(req)
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = tx.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(msg)) = inbound.message().await {
-            let _ = answer
-                .send(ClientMsg {
-                    msg: Some(client_msg::Msg::Response(Response {
-                        request_id: msg.request_id,
-                        status: 200,
-                        body: br#"{"ok":true}"#.to_vec(),
-                        error: String::new(),
-                    })),
-                })
-                .await;
-        }
-    });
-    tx
+/// The cheap verb: every frame answered at once with a small JSON body.
+fn answer(msg: &ServerMsg) -> Response {
+    Response {
+        request_id: msg.request_id.clone(),
+        status: 200,
+        body: br#"{"ok":true}"#.to_vec(),
+        error: String::new(),
+    }
 }
 
 async fn connect_agents(
@@ -181,15 +104,9 @@ async fn connect_agents(
     let mut set = tokio::task::JoinSet::new();
     for i in range {
         let host = format!("host-{i}");
-        let token = coolify_broker::jwt::mint_es256(
-            pki.jwt_key.as_bytes(),
-            &host,
-            &[],
-            Duration::from_secs(3600),
-        )
-        .unwrap();
+        let token = support::token(pki, &host);
         let ca = ca.clone();
-        set.spawn(async move { agent(port, &ca, token, host).await });
+        set.spawn(async move { support::agent(port, &ca, token, host, answer).await });
         if set.len() >= 64 {
             keep.push(set.join_next().await.unwrap().unwrap());
         }
@@ -202,7 +119,7 @@ async fn connect_agents(
 async fn wait_streams(socket: &Path, n: usize) {
     let started = Instant::now();
     loop {
-        let mut sender = uds_client(socket).await;
+        let mut sender = support::uds_client(socket).await;
         let resp = sender
             .send_request(
                 http::Request::get("/v1/health")
@@ -222,15 +139,6 @@ async fn wait_streams(socket: &Path, n: usize) {
     }
 }
 
-async fn uds_client(socket: &Path) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
 struct Run {
     count: usize,
     rps: f64,
@@ -248,7 +156,7 @@ async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run
     for worker in 0..concurrency {
         let socket = socket.to_path_buf();
         set.spawn(async move {
-            let mut sender = uds_client(&socket).await;
+            let mut sender = support::uds_client(&socket).await;
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut i = worker;
@@ -259,16 +167,7 @@ async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run
                 );
                 i += concurrency;
                 let t = Instant::now();
-                let resp = sender
-                    .send_request(
-                        http::Request::post("/v1/coold/dispatch")
-                            .header("host", "broker")
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body)))
-                            .unwrap(),
-                    )
-                    .await
-                    .unwrap();
+                let resp = support::post_dispatch(&mut sender, body).await;
                 let status = resp.status();
                 let ok = status == 200;
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -316,12 +215,20 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    // The simulated agents and the load generator share this runtime and
+    // the machine's cores with the broker; BENCH_WORKERS shows how much of
+    // a row's tail is this process's threads competing with the broker's.
+    let workers: usize = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&w| w > 0)
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
-    let pki = pki();
+    let pki = support::pki();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -89,7 +89,7 @@ impl Agent for AgentService {
         }
 
         let host = claims.sub;
-        let (tx, rx) = tokio::sync::mpsc::channel(broker.host_queue);
+        let (tx, rx) = crate::streams::host_queue(broker.host_queue);
         let (generation, replaced) = broker.streams.register(
             &host,
             tx,
@@ -124,7 +124,7 @@ impl Agent for AgentService {
             );
             tracing::info!(%host, generation, removed, failed, "agent stream closed");
         });
-        let out: Outbound = Box::pin(ReceiverStream::new(rx).map(Ok));
+        let out: Outbound = Box::pin(ReceiverStream::new(rx).map(|msg| Ok(*msg)));
         Ok(Response::new(out))
     }
 }

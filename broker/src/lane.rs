@@ -205,16 +205,9 @@ impl Broker {
         };
         // Send on the handle we registered the entry against, so a stream
         // replaced in between cannot receive a frame the old generation owns.
-        if let Err(e) = handle.tx.try_send(msg) {
+        if let Err(e) = handle.try_send(&req.host_id, msg) {
             self.pending.remove(&id);
-            return Err(match e {
-                tokio::sync::mpsc::error::TrySendError::Full(_) => {
-                    SendError::QueueFull(req.host_id).into()
-                }
-                tokio::sync::mpsc::error::TrySendError::Closed(_) => {
-                    SendError::Closed(req.host_id).into()
-                }
-            });
+            return Err(e.into());
         }
         match tokio::time::timeout(self.dispatch_timeout, rx).await {
             Ok(Ok(outcome)) => {
@@ -276,7 +269,7 @@ impl Broker {
             request_id: id.clone(),
             msg: Some(server_msg::Msg::Build(BuildRequest { spec })),
         };
-        if let Err(e) = handle.tx.try_send(msg) {
+        if let Err(e) = handle.try_send(&host, msg) {
             self.pending.remove(&id);
             return Err(LaneError::Unavailable(format!(
                 "builder host {host} cannot take the build now: {e}"

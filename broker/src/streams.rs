@@ -14,12 +14,22 @@ use tokio::sync::mpsc;
 
 use crate::routing::Candidate;
 
+/// Frames to one host. Boxed because tokio's channel allocates its slots
+/// 32 at a time up front and keeps the first block for the channel's life:
+/// 32 inline `ServerMsg`s are ~4 KiB per connected host, 32 boxes 256 bytes.
+pub type HostQueue = mpsc::Sender<Box<ServerMsg>>;
+
+/// A new host queue holding at most `capacity` frames (BROKER_HOST_QUEUE).
+pub fn host_queue(capacity: usize) -> (HostQueue, mpsc::Receiver<Box<ServerMsg>>) {
+    mpsc::channel(capacity)
+}
+
 /// What the broker holds for one connected host.
 #[derive(Debug, Clone)]
 pub struct StreamHandle {
     /// Frames to the host. Bounded: senders use `try_send` so a slow host
     /// never blocks the broker (a full queue is answered 503 at once).
-    pub tx: mpsc::Sender<ServerMsg>,
+    pub tx: HostQueue,
     pub caps: Arc<[String]>,
     pub builder_capacity: u32,
     /// Builds routed to this stream that have not landed.
@@ -31,6 +41,15 @@ pub struct StreamHandle {
 impl StreamHandle {
     pub fn has_cap(&self, cap: &str) -> bool {
         self.caps.iter().any(|c| c == cap)
+    }
+
+    /// Hands `msg` to this stream without waiting; `host_id` names it in
+    /// the error.
+    pub fn try_send(&self, host_id: &str, msg: ServerMsg) -> Result<(), SendError> {
+        self.tx.try_send(Box::new(msg)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull(host_id.to_string()),
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed(host_id.to_string()),
+        })
     }
 }
 
@@ -57,7 +76,7 @@ impl Streams {
     pub fn register(
         &self,
         host_id: &str,
-        tx: mpsc::Sender<ServerMsg>,
+        tx: HostQueue,
         caps: Vec<String>,
         builder_capacity: u32,
         version: String,
@@ -107,15 +126,8 @@ impl Streams {
         let handle = self
             .get(host_id)
             .ok_or_else(|| SendError::NotConnected(host_id.to_string()))?;
-        match handle.tx.try_send(msg) {
-            Ok(()) => Ok(handle),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                Err(SendError::QueueFull(host_id.to_string()))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(SendError::Closed(host_id.to_string()))
-            }
-        }
+        handle.try_send(host_id, msg)?;
+        Ok(handle)
     }
 
     /// Snapshot of every builder host for [`crate::routing::pick_builder`].
@@ -148,8 +160,8 @@ mod tests {
     #[test]
     fn old_streams_cleanup_never_removes_the_new_handle() {
         let streams = Streams::default();
-        let (tx1, _rx1) = mpsc::channel(1);
-        let (tx2, _rx2) = mpsc::channel(1);
+        let (tx1, _rx1) = host_queue(1);
+        let (tx2, _rx2) = host_queue(1);
         let (g1, none) = streams.register("h", tx1, vec![], 0, "v".into());
         assert!(none.is_none());
         let (g2, old) = streams.register("h", tx2, vec![], 0, "v".into());
@@ -166,7 +178,7 @@ mod tests {
     #[test]
     fn full_queue_is_refused_at_once() {
         let streams = Streams::default();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = host_queue(1);
         streams.register("h", tx, vec![], 0, "v".into());
         assert!(streams.try_send("h", ServerMsg::default()).is_ok());
         assert_eq!(
@@ -182,7 +194,7 @@ mod tests {
     #[test]
     fn close_all_ends_every_outbound_half() {
         let streams = Streams::default();
-        let (tx, mut rx) = mpsc::channel(1);
+        let (tx, mut rx) = host_queue(1);
         streams.register("h", tx, Vec::new(), 0, String::new());
         streams.close_all();
         assert!(streams.is_empty());
@@ -193,7 +205,7 @@ mod tests {
     #[test]
     fn closed_stream_is_reported() {
         let streams = Streams::default();
-        let (tx, rx) = mpsc::channel(1);
+        let (tx, rx) = host_queue(1);
         streams.register("h", tx, vec![], 0, "v".into());
         drop(rx);
         assert_eq!(

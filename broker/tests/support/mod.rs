@@ -1,0 +1,143 @@
+//! Shared by the broker's integration tests and its dispatch benchmark
+//! (`benches/dispatch.rs` includes this file by path): a throwaway PKI, a
+//! simulated agent (one TLS connection and stream, answering every frame
+//! at once with what `answer` makes of it) and the central app's side of
+//! the UDS lane.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::Path;
+
+use bytes::Bytes;
+use coolify_proto::v1::agent_client::AgentClient;
+use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response, ServerMsg};
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: Vec<u8>,
+    pub jwt_key: String,
+}
+
+/// A CA, the broker's certificate for localhost/127.0.0.1 signed by it, and
+/// an ES256 key pair for host tokens, written to a temp dir as
+/// `broker.crt`, `broker.key` and `jwt.pub`.
+pub fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let jwt = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(dir.path().join("broker.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("broker.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("jwt.pub"), jwt.public_key_pem()).unwrap();
+    Pki {
+        ca: ca.pem().into_bytes(),
+        jwt_key: jwt.serialize_pem(),
+        dir,
+    }
+}
+
+/// A host token for `host` signed with the PKI's JWT key.
+pub fn token(pki: &Pki, host: &str) -> String {
+    coolify_broker::jwt::mint_es256(
+        pki.jwt_key.as_bytes(),
+        host,
+        &[],
+        std::time::Duration::from_secs(3600),
+    )
+    .unwrap()
+}
+
+/// One simulated agent: a TLS connection to `127.0.0.1:port`, Hello, then
+/// every frame answered with `answer(frame)`. Kept alive by the spawned
+/// task as long as the returned sender lives.
+pub async fn agent(
+    port: u16,
+    ca: &[u8],
+    token: String,
+    host: String,
+    answer: fn(&ServerMsg) -> Response,
+) -> tokio::sync::mpsc::Sender<ClientMsg> {
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .domain_name("127.0.0.1"),
+        )
+        .unwrap()
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tx.send(ClientMsg {
+        msg: Some(client_msg::Msg::Hello(Hello {
+            host_id: host,
+            version: "test".into(),
+            capabilities: vec![],
+            builder_capacity: 0,
+        })),
+    })
+    .await
+    .unwrap();
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut inbound = AgentClient::new(channel)
+        .stream(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = tx.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(msg)) = inbound.message().await {
+            let _ = reply
+                .send(ClientMsg {
+                    msg: Some(client_msg::Msg::Response(answer(&msg))),
+                })
+                .await;
+        }
+    });
+    tx
+}
+
+/// A keep-alive HTTP/1 connection to the broker's UDS lane.
+pub async fn uds_client(socket: &Path) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// `POST /v1/coold/dispatch` with `body` (a dispatch request's JSON).
+pub async fn post_dispatch(
+    sender: &mut SendRequest<Full<Bytes>>,
+    body: String,
+) -> http::Response<hyper::body::Incoming> {
+    sender
+        .send_request(
+            http::Request::post("/v1/coold/dispatch")
+                .header("host", "broker")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
