@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench -p coolify-broker --bench dispatch` (prints a table).
 //! Env: BENCH_SECS (default 5), BENCH_CONCURRENCY (default "16,64"),
+//! BENCH_RATE (the paced row's offered dispatches/s, default 10000),
 //! BENCH_IDLE_STREAMS (default 10000), BENCH_HOLD_SECS (keep the idle
 //! streams open that long at the end), BENCH_WORKERS (this process's tokio
 //! worker threads, default 2), BENCH_BROKER_WRAP (a command to run
@@ -147,26 +148,50 @@ struct Run {
     errors: usize,
 }
 
-/// `concurrency` keep-alive UDS connections, each dispatching in a loop to
-/// hosts round-robin, for `secs`.
-async fn load(socket: &Path, hosts: usize, concurrency: usize, secs: u64) -> Run {
+/// `concurrency` keep-alive UDS connections dispatching to hosts
+/// round-robin for `secs`: each as fast as it can (closed loop), or, with
+/// `rate`, request k at `k / rate` seconds after the start (open loop: a
+/// request's latency counts from its scheduled time, so time spent waiting
+/// for a free connection is in it, and at most `concurrency` are in flight).
+async fn load(
+    socket: &Path,
+    hosts: usize,
+    concurrency: usize,
+    secs: u64,
+    rate: Option<f64>,
+) -> Run {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
         let socket = socket.to_path_buf();
+        let next = next.clone();
         set.spawn(async move {
             let mut sender = support::uds_client(&socket).await;
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0;
             let mut i = worker;
             while Instant::now() < deadline {
+                let (host, t) = match rate {
+                    None => {
+                        i += concurrency;
+                        (i - concurrency, Instant::now())
+                    }
+                    Some(rate) => {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let at = started + Duration::from_secs_f64(k as f64 / rate);
+                        if at >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(at.into()).await;
+                        (k, at)
+                    }
+                };
                 let body = format!(
                     r#"{{"host_id":"host-{}","method":"GET","path":"/api/v1/host/info"}}"#,
-                    i % hosts
+                    host % hosts
                 );
-                i += concurrency;
-                let t = Instant::now();
                 let resp = support::post_dispatch(&mut sender, body).await;
                 let status = resp.status();
                 let ok = status == 200;
@@ -248,7 +273,7 @@ fn main() {
             wait_streams(&socket, hosts).await;
             for &c in &conc {
                 let cpu = (cpu_ns(broker.id()), cpu_ns(std::process::id()));
-                let r = load(&socket, hosts, c, secs).await;
+                let r = load(&socket, hosts, c, secs, None).await;
                 let n = r.count.max(1) as f64 * 1000.0;
                 println!(
                     "| {hosts} | {c} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.1} |",
@@ -260,6 +285,29 @@ fn main() {
                     (cpu_ns(std::process::id()) - cpu.1) as f64 / n
                 );
             }
+        }
+        // The goal's operating point, paced: BENCH_RATE dispatches/s (default
+        // 10000, the throughput goal) to the 1 000 hosts, latency from each
+        // request's scheduled start (tokio's timer adds up to 1 ms to it).
+        if !rows.is_empty() {
+            let rate: f64 = std::env::var("BENCH_RATE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000.0);
+            let hosts = *rows.last().unwrap_or(&1);
+            let c = conc.iter().copied().max().unwrap_or(64);
+            let r = load(&socket, hosts, c, secs, Some(rate)).await;
+            println!();
+            println!("paced (open loop) at {rate:.0}/s offered, up to {c} in flight:");
+            println!("| hosts | offered/s | done/s | p50 ms | p99 ms | non-200 |");
+            println!("|---:|---:|---:|---:|---:|---:|");
+            println!(
+                "| {hosts} | {rate:.0} | {:.0} | {:.2} | {:.2} | {} |",
+                r.rps,
+                r.p50_us as f64 / 1000.0,
+                r.p99_us as f64 / 1000.0,
+                r.errors
+            );
         }
         drop(agents);
         // Memory with idle streams: a fresh broker, baseline RSS, then
