@@ -410,14 +410,7 @@ fn a_warm_builder_serves_the_build_and_a_new_one_takes_its_place() {
     let mut rig = Rig::new(&[]);
     let before = warm_builders(&rig);
     assert_eq!(before.len(), 1, "{before:?}");
-    let page = format!("<h1>{}</h1>", unique("warm"));
-    let repo = rig.repo(&page, 1);
-    let tag = rig.tag("cb-warm");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
-    }));
-    let r = rig.result(&id);
-    assert_eq!(r["status"], 200, "{r}");
+    let (id, _) = rig.static_build_ok(&format!("<h1>{}</h1>", unique("warm")), "cb-warm");
     let log = rig.coold_log();
     assert!(
         log.lines()
@@ -481,13 +474,7 @@ fn a_restart_retires_the_idle_warm_builders_it_finds() {
 fn with_no_warm_builders_a_build_starts_cold() {
     let mut rig = Rig::new(&[("COOLD_BUILD_WARM", "0")]);
     assert!(warm_builders(&rig).is_empty());
-    let repo = rig.repo("cold page", 1);
-    let tag = rig.tag("cb-cold");
-    let id = rig.dispatch(json!({
-        "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
-    }));
-    let r = rig.result(&id);
-    assert_eq!(r["status"], 200, "{r}");
+    let (id, _) = rig.static_build_ok("cold page", "cb-cold");
     let log = rig.coold_log();
     assert!(
         log.lines()

@@ -383,6 +383,19 @@ impl Rig {
         id
     }
 
+    /// Dispatches a STATIC build of a fresh repo serving `page`, waits for
+    /// its answer and checks it is 200; returns `(request id, tag)`.
+    pub fn static_build_ok(&mut self, page: &str, tag: &str) -> (String, String) {
+        let repo = self.repo(page, 1);
+        let tag = self.tag(tag);
+        let id = self.dispatch(json!({
+            "repo": repo, "ref": "main", "stack": "STATIC", "tags": [tag], "publish_dir": "site"
+        }));
+        let r = self.result(&id);
+        assert_eq!(r["status"], 200, "{r}");
+        (id, tag)
+    }
+
     /// Dispatches a DOCKERFILE build of `dockerfile` in a fresh repo whose
     /// `Dockerfile.slow` sleeps `slow_secs`; returns `(request id, tag)`.
     pub fn dockerfile_build(
