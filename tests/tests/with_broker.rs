@@ -263,4 +263,26 @@ fn builder_flag_is_granted_by_the_token_so_the_stream_opens() {
         "{}",
         String::from_utf8_lossy(&env.stdout)
     );
+    // The agent makes a warm builder from its own image: create, init, the
+    // egress fence through the host's tools inside the builder's netns, and
+    // start, all from inside the appliance.
+    let started = Instant::now();
+    loop {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{}/metrics", inst.health_port))
+            .output()
+            .expect("curl on PATH");
+        if String::from_utf8_lossy(&out.stdout).contains("coold_builds_warm 1\n") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let logs = podman(&["logs", &inst.name]);
+            panic!(
+                "no warm builder within 60 s: {}",
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

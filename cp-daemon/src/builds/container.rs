@@ -126,6 +126,13 @@ pub async fn init(socket: &Path, name: &str) -> Result<(), EngineError> {
 #[serde(rename_all = "PascalCase", default)]
 struct LibpodInspect {
     network_settings: LibpodNetwork,
+    state: LibpodState,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LibpodState {
+    pid: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,13 +141,25 @@ struct LibpodNetwork {
     sandbox_key: String,
 }
 
-/// The path of the container's network namespace (`/run/netns/…`).
+/// A path naming the container's network namespace, for `nsenter --net`.
+///
+/// After `init` the container's first process exists (waiting to be
+/// started), so `/proc/<pid>/ns/net` names the namespace wherever the host's
+/// /proc is seen, including the appliance's `/host` (where the agent runs
+/// host tools). The engine's `/run/netns/…` file is a bind mount made after
+/// the appliance started; its view of the host root is a private bind, so
+/// there it is an empty file and `nsenter` fails ("reassociate to namespace
+/// 'ns/net' failed: Invalid argument", measured). The `/run/netns` path is
+/// the fallback when the engine reports no pid.
 pub async fn netns_path(socket: &Path, name: &str) -> Result<PathBuf, EngineError> {
     let path = format!("{LIBPOD}/containers/{}/json", percent_encode(name));
     let v: LibpodInspect = raw::get_json_at(socket, &path)
         .await
         .map_err(classify(name))?
         .ok_or_else(|| EngineError::NotFound { what: what(name) })?;
+    if v.state.pid > 0 {
+        return Ok(PathBuf::from(format!("/proc/{}/ns/net", v.state.pid)));
+    }
     if v.network_settings.sandbox_key.is_empty() {
         return Err(EngineError::Failed(format!(
             "{} has no network namespace after init",
