@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::*;
@@ -109,18 +109,8 @@ fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
     );
     let mut images = Images::default();
     let tag = images.unique_tag("cb-df-cancel");
-    let root = tempfile::tempdir().expect("tempdir");
-    let spec = root.path().join("spec.json");
-    std::fs::write(
-        &spec,
-        json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]})
-            .to_string(),
-    )
-    .expect("spec");
-    let work = root.path().join("work");
-    let mut child = builder_command(&spec, &work)
-        .spawn()
-        .expect("spawn builder");
+    let (_root, work, mut child) =
+        start(&json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]}));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     let step_running = || {
         std::process::Command::new("pgrep")
@@ -136,17 +126,7 @@ fn sigterm_mid_build_exits_130_cancelled_and_leaves_nothing_running() {
     }
 
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("builder still running 15 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(15), "after SIGTERM");
 
     assert_eq!(status.code(), Some(130));
     let err = read_json(&work.join("error.json")).expect("error.json");
@@ -190,18 +170,8 @@ fn a_step_whose_runtime_the_engine_killed_is_built_again_and_succeeds() {
     );
     let mut images = Images::default();
     let tag = images.unique_tag("cb-df-rtkill");
-    let root = tempfile::tempdir().expect("tempdir");
-    let spec = root.path().join("spec.json");
-    std::fs::write(
-        &spec,
-        json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]})
-            .to_string(),
-    )
-    .expect("spec");
-    let work = root.path().join("work");
-    let mut child = builder_command(&spec, &work)
-        .spawn()
-        .expect("spawn builder");
+    let (_root, work, mut child) =
+        start(&json!({"repo": repo.url(), "ref": "main", "stack": "DOCKERFILE", "tags": [tag]}));
     let mut step = None;
     let started = eventually(Duration::from_secs(60), || {
         // The step's shell, not the runtime runners on the way to it.
@@ -239,17 +209,7 @@ fn a_step_whose_runtime_the_engine_killed_is_built_again_and_succeeds() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("SIGKILL the step's runtime");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("builder still running 120 s after the kill");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(120), "after the kill");
 
     let events = read_events(&work);
     assert_eq!(status.code(), Some(0), "{events:?}");

@@ -3,24 +3,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::*;
-
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("builder still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_waiting_builder_builds_only_after_go_is_written() {
@@ -52,7 +38,7 @@ fn a_waiting_builder_builds_only_after_go_is_written() {
     )
     .expect("spec");
     std::fs::write(work.join("go"), "").expect("go");
-    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let status = wait_exit(&mut child, Duration::from_secs(120), "after go");
 
     assert_eq!(status.code(), Some(0), "{:?}", read_events(&work));
     let result = read_json(&work.join("result.json")).expect("result.json");
@@ -72,7 +58,7 @@ fn sigterm_while_waiting_exits_130_and_writes_nothing() {
     std::thread::sleep(Duration::from_millis(200));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let status = wait_exit(&mut child, Duration::from_secs(10), "after SIGTERM");
 
     assert_eq!(status.code(), Some(130));
     let left: Vec<_> = std::fs::read_dir(&work).expect("read").flatten().collect();

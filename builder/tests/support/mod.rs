@@ -347,6 +347,39 @@ pub fn build(spec: &Value, extra_args: &[&str]) -> BuildRun {
     BuildRun { root, output }
 }
 
+/// Writes `spec` to a fresh dir and starts the builder on it without
+/// waiting: `(root dir, work dir, child)`.
+pub fn start(spec: &Value) -> (tempfile::TempDir, PathBuf, std::process::Child) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let spec_path = root.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).expect("write spec");
+    let work_dir = root.path().join("work");
+    let child = builder_command(&spec_path, &work_dir)
+        .spawn()
+        .expect("spawn builder");
+    (root, work_dir, child)
+}
+
+/// The child's exit status; kills it and fails the test after `limit`
+/// (`what` says since when it should have ended).
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("builder still running {limit:?} {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn read_events(work_dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(work_dir.join("events.ndjson"))
         .unwrap_or_default()

@@ -20,7 +20,6 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -80,19 +79,10 @@ impl WarmPool {
     }
 }
 
-/// A fresh slot dir path under `root` (unique within this host's runs).
+/// A fresh slot dir path under `root` (random, like pool container names).
 pub fn new_slot(root: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    root.join(WARM_DIR).join(format!(
-        "w{:x}{:x}{n}",
-        std::process::id(),
-        nanos & 0xffff_ffff
-    ))
+    root.join(WARM_DIR)
+        .join(format!("w{:016x}", rand::random::<u64>()))
 }
 
 /// The container name of a warm builder on `slot`.
