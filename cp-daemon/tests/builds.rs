@@ -271,6 +271,33 @@ fn build_container_exited_without_result_file_answers_500() {
 }
 
 #[test]
+fn a_builder_killed_while_followed_is_answered_500_without_waiting_for_the_engine() {
+    let mut rig = Rig::new(&[]);
+    let (id, _) = rig.slow_build("cb-killed", 60);
+    let name = format!("coolify-build-{id}");
+    // By the build stage the agent has inspected the container once and
+    // watches its process in procfs; the engine is asked again only every
+    // 5 s. Killed right away, the answer must come from the watch: asking
+    // the engine would take the rest of those 5 s.
+    rig.wait_stage(&id, "build");
+    let killed = std::time::Instant::now();
+    run_ok("podman", &["kill", "-s", "KILL", &name]);
+    let r = rig.result(&id);
+    let took = killed.elapsed();
+    assert_eq!(r["status"], 500, "{r}");
+    assert_eq!(
+        r["body"]["message"], "builder exited without result file",
+        "{r}"
+    );
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered {took:?} after the kill\ncoold: {}",
+        rig.coold_log()
+    );
+    assert_gone(&name);
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_leaves_nothing_running() {
     let mut rig = Rig::new(&[]);
     let repo = rig.repo("x", 1);

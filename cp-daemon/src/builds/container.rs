@@ -177,20 +177,6 @@ pub async fn start(socket: &Path, name: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Returns when the container is no longer running (Docker's `wait`
-/// blocks in the engine until then), so the driver learns of the exit at
-/// once instead of at its next poll. An error only means "poll instead".
-pub async fn wait_stopped(socket: &Path, name: &str) -> Result<(), EngineError> {
-    let path = raw::compat_path(&format!(
-        "/containers/{}/wait?condition=not-running",
-        percent_encode(name)
-    ));
-    raw::call(socket, http::Method::POST, &path, None)
-        .await
-        .map_err(classify(name))?;
-    Ok(())
-}
-
 /// Sends `signal` to the container's process; a container that is not
 /// running any more is fine (there is nothing left to stop).
 pub async fn kill(socket: &Path, name: &str, signal: &str) -> Result<(), EngineError> {

@@ -21,6 +21,7 @@ use super::container::{self, SandboxSpec};
 use super::egress;
 use super::metrics::BuildMetrics;
 use super::outbox::Outbox;
+use super::process_exit::ProcessWatch;
 use super::request::{self, error_body, Verdict};
 use super::warm::{self, SlotState, Warm, WarmPool};
 use super::workdir::{self, EventTail};
@@ -34,9 +35,12 @@ use crate::podman::EngineError;
 /// (conmon and Podman's cleanup, measured on Podman 4.3), which was most of
 /// a small build's overhead.
 const POLL: Duration = Duration::from_millis(20);
-/// How often the container's state is asked of the engine when its `wait`
-/// has not fired (a fallback: the wait wakes the loop on exit).
+/// How often the container's state is asked of the engine when its
+/// process cannot be watched in procfs (see `process_exit.rs`).
 const INSPECT_EVERY: Duration = Duration::from_millis(500);
+/// How often it is asked anyway while the process is watched: a safety
+/// net, each inspect costing the engine a few ms.
+const INSPECT_WATCHED_EVERY: Duration = Duration::from_secs(5);
 /// How often adoption is retried while the engine is unreachable.
 const ADOPT_RETRY: Duration = Duration::from_secs(2);
 /// How often finished work dirs past `COOLD_BUILD_KEEP` are removed.
@@ -380,14 +384,12 @@ impl Builds {
         let mut sessions = self.outbox.sessions();
         let mut stopping: Option<Instant> = None;
         let mut killed = false;
-        // Wakes the loop the moment the container exits; the poll stays as
-        // the cadence for events, cancel and the deadline (and as the
-        // fallback should the engine's wait fail).
-        let exited = container::wait_stopped(&self.socket, name);
-        tokio::pin!(exited);
-        let mut exit_seen = false;
+        // The exit is seen in procfs at the poll's cadence once the first
+        // inspect names the pid; until then, or where the pid is not
+        // visible, the engine is asked every INSPECT_EVERY.
+        let proc_dir = self.tools.proc_dir();
+        let mut process: Option<ProcessWatch> = None;
         let mut inspected: Option<Instant> = None;
-        let mut exit_signalled = false;
         loop {
             if sessions.has_changed().unwrap_or(false) {
                 sessions.borrow_and_update();
@@ -400,12 +402,25 @@ impl Builds {
                 break;
             }
             let now = Instant::now();
-            if exit_signalled || inspected.is_none_or(|at| now.duration_since(at) >= INSPECT_EVERY)
-            {
+            let every = if process.is_some() {
+                INSPECT_WATCHED_EVERY
+            } else {
+                INSPECT_EVERY
+            };
+            let exited = process.as_ref().is_some_and(ProcessWatch::ended);
+            if exited || inspected.is_none_or(|at| now.duration_since(at) >= every) {
                 inspected = Some(now);
-                exit_signalled = false;
+                // The verdict may have landed between its check and the
+                // exit; read it once more before the engine is asked.
+                if exited && workdir::has_verdict(dir) {
+                    break;
+                }
                 match container::inspect(&self.socket, name).await {
-                    Ok(Some(v)) if v.state.running => {}
+                    Ok(Some(v)) if v.state.running => {
+                        if process.as_ref().is_none_or(ProcessWatch::ended) {
+                            process = ProcessWatch::new(&proc_dir, v.state.pid);
+                        }
+                    }
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(request_id = %id, error = %e, "cannot inspect build container")
@@ -438,13 +453,6 @@ impl Builds {
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = token.cancelled(), if stopping.is_none() => {}
-                r = &mut exited, if !exit_seen => {
-                    exit_seen = true;
-                    match r {
-                        Ok(()) => exit_signalled = true,
-                        Err(e) => tracing::debug!(request_id = %id, error = %e, "engine wait failed; polling"),
-                    }
-                }
             }
         }
         self.forward_events(id, dir, &mut tail).await;

@@ -8,7 +8,7 @@
 //!
 //! Pure: `request.rs` (ids, credentials split, argv, verdicts), the batch
 //! in `egress.rs`. Effects: `workdir.rs` and `warm.rs` (files),
-//! `container.rs` (Podman),
+//! `container.rs` (Podman), `process_exit.rs` (procfs),
 //! `egress::fence` (iptables in the container's netns). `driver.rs` ties
 //! them together; `outbox.rs` is the session the frames go to.
 
@@ -17,6 +17,7 @@ mod driver;
 pub mod egress;
 mod metrics;
 mod outbox;
+mod process_exit;
 pub mod request;
 mod warm;
 pub mod workdir;

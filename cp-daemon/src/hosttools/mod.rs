@@ -34,6 +34,16 @@ impl ToolRunner {
         }
     }
 
+    /// The host's procfs as this process sees it: inside the appliance
+    /// (its own pid namespace) the host's is under the host root, which is
+    /// bind-mounted recursively.
+    pub fn proc_dir(&self) -> PathBuf {
+        match &self.root {
+            Some(root) => root.join("proc"),
+            None => PathBuf::from("/proc"),
+        }
+    }
+
     /// A command for `program` (a bare name or an absolute path).
     pub fn command(&self, program: &Path) -> std::io::Result<Command> {
         let Some(root) = self.root.clone() else {

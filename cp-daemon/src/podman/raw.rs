@@ -400,6 +400,9 @@ pub struct StateView {
     pub status: String,
     pub running: bool,
     pub exit_code: i64,
+    /// The container's first process as the host's pid namespace numbers
+    /// it; 0 when it is not running.
+    pub pid: i64,
     pub error: String,
     pub started_at: String,
     pub health: Option<HealthView>,
