@@ -465,6 +465,28 @@ fn a_warm_builder_serves_the_build_and_a_new_one_takes_its_place() {
 }
 
 #[test]
+fn a_warm_builder_killed_while_waiting_is_removed_and_never_handed_a_build() {
+    let mut rig = Rig::new(&[]);
+    let dead = warm_builders(&rig);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    // Stopped, not removed: the engine still lists it, only its process
+    // is gone; the agent must see that before handing it a build.
+    run_ok("podman", &["kill", "-s", "KILL", &dead[0]]);
+    let (id, _) = rig.static_build_ok(&format!("<h1>{}</h1>", unique("dead")), "cb-dead");
+    let log = rig.coold_log();
+    assert!(
+        log.contains("warm builder is not running; removing it"),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("build started in a warm builder") && l.contains(&id)),
+        "the dead builder was handed {id}: {log}"
+    );
+    assert_gone(&dead[0]);
+}
+
+#[test]
 fn warm_builders_are_removed_when_the_agent_stops() {
     let mut rig = Rig::new(&[("COOLD_BUILDER_CAPACITY", "2"), ("COOLD_BUILD_WARM", "2")]);
     let warm = warm_builders(&rig);

@@ -141,24 +141,35 @@ struct LibpodNetwork {
     sandbox_key: String,
 }
 
-/// A path naming the container's network namespace, for `nsenter --net`.
+/// A container after `init`: its first process exists, waiting to be
+/// started (start execs the entrypoint in that same process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initialised {
+    /// That process as the host's pid namespace numbers it; 0 if unknown.
+    pub pid: i64,
+    /// A path naming its network namespace, for `nsenter --net`.
+    pub netns: PathBuf,
+}
+
+/// Reads pid and network namespace of an initialised container.
 ///
-/// After `init` the container's first process exists (waiting to be
-/// started), so `/proc/<pid>/ns/net` names the namespace wherever the host's
-/// /proc is seen, including the appliance's `/host` (where the agent runs
-/// host tools). The engine's `/run/netns/…` file is a bind mount made after
-/// the appliance started; its view of the host root is a private bind, so
+/// `/proc/<pid>/ns/net` names the namespace wherever the host's /proc is
+/// seen, including the appliance's `/host` (where the agent runs host
+/// tools). The engine's `/run/netns/…` file is a bind mount made after the
+/// appliance started; its view of the host root is a private bind, so
 /// there it is an empty file and `nsenter` fails ("reassociate to namespace
 /// 'ns/net' failed: Invalid argument", measured). The `/run/netns` path is
 /// the fallback when the engine reports no pid.
-pub async fn netns_path(socket: &Path, name: &str) -> Result<PathBuf, EngineError> {
+pub async fn initialised(socket: &Path, name: &str) -> Result<Initialised, EngineError> {
     let path = format!("{LIBPOD}/containers/{}/json", percent_encode(name));
     let v: LibpodInspect = raw::get_json_at(socket, &path)
         .await
         .map_err(classify(name))?
         .ok_or_else(|| EngineError::NotFound { what: what(name) })?;
-    if v.state.pid > 0 {
-        return Ok(PathBuf::from(format!("/proc/{}/ns/net", v.state.pid)));
+    let pid = v.state.pid;
+    if pid > 0 {
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        return Ok(Initialised { pid, netns });
     }
     if v.network_settings.sandbox_key.is_empty() {
         return Err(EngineError::Failed(format!(
@@ -166,7 +177,10 @@ pub async fn netns_path(socket: &Path, name: &str) -> Result<PathBuf, EngineErro
             what(name)
         )));
     }
-    Ok(PathBuf::from(v.network_settings.sandbox_key))
+    Ok(Initialised {
+        pid: 0,
+        netns: PathBuf::from(v.network_settings.sandbox_key),
+    })
 }
 
 pub async fn start(socket: &Path, name: &str) -> Result<(), EngineError> {

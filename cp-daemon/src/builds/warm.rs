@@ -24,6 +24,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use super::process_exit::ProcessWatch;
 use super::workdir::{CREDENTIALS, SPEC};
 
 /// Slot dirs live here, below the build dir. Not a valid request id, so the
@@ -40,6 +41,9 @@ pub struct Warm {
     /// The engine's container id (the name changes when a build takes it).
     pub container: String,
     pub slot: PathBuf,
+    /// Its process in the host's procfs, when visible: whether it still
+    /// runs is then known without asking the engine.
+    pub process: Option<ProcessWatch>,
 }
 
 /// The idle warm builders, and a wake-up for the task that refills them
@@ -248,10 +252,12 @@ mod tests {
         let pool = WarmPool::default();
         assert_eq!(pool.take(), None);
         pool.put(Warm {
+            process: None,
             container: "c1".into(),
             slot: "/x/.warm/a".into(),
         });
         pool.put(Warm {
+            process: None,
             container: "c2".into(),
             slot: "/x/.warm/b".into(),
         });
