@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::container::{self, SandboxSpec};
+use super::dir_watch::DirWatch;
 use super::egress;
 use super::metrics::BuildMetrics;
 use super::outbox::Outbox;
@@ -30,7 +31,8 @@ use crate::hosttools::ToolRunner;
 use crate::podman::EngineError;
 
 /// How often a running build's events file and verdict files are read
-/// (local file reads: cheap). The verdict lands the build: the engine only
+/// when nothing woke the loop sooner (local file reads: cheap; a write in
+/// the work dir wakes it at once, see `dir_watch.rs`). The verdict lands the build: the engine only
 /// reports the container's exit 200–400 ms after the builder's last write
 /// (conmon and Podman's cleanup, measured on Podman 4.3), which was most of
 /// a small build's overhead.
@@ -416,6 +418,15 @@ impl Builds {
         let proc_dir = self.tools.proc_dir();
         let mut process = sandbox.process.clone();
         let mut inspected = process.as_ref().map(|_| Instant::now());
+        // Wakes the loop when the builder writes; the poll alone would
+        // see the verdict up to POLL late.
+        let mut watch = match DirWatch::new(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::debug!(request_id = %id, error = %e, "no inotify on the work dir; polling");
+                None
+            }
+        };
         loop {
             if sessions.has_changed().unwrap_or(false) {
                 sessions.borrow_and_update();
@@ -476,9 +487,19 @@ impl Builds {
                 }
                 _ => {}
             }
+            let changed = async {
+                match &watch {
+                    Some(w) => w.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = token.cancelled(), if stopping.is_none() => {}
+                r = changed => if let Err(e) = r {
+                    tracing::debug!(request_id = %id, error = %e, "work dir watch failed; polling");
+                    watch = None;
+                }
             }
         }
         self.forward_events(id, dir, &mut tail).await;

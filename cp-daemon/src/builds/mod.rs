@@ -9,10 +9,12 @@
 //! Pure: `request.rs` (ids, credentials split, argv, verdicts), the batch
 //! in `egress.rs`. Effects: `workdir.rs` and `warm.rs` (files),
 //! `container.rs` (Podman), `process_exit.rs` (procfs),
+//! `dir_watch.rs` (inotify),
 //! `egress::fence` (iptables in the container's netns). `driver.rs` ties
 //! them together; `outbox.rs` is the session the frames go to.
 
 mod container;
+mod dir_watch;
 mod driver;
 pub mod egress;
 mod metrics;
