@@ -46,9 +46,30 @@ pub fn fetch(
             .with_revision(Some(git_ref))
             .map_err(|e| failed("bad revision", &e))?
     } else {
+        // One connection, not two: for a shallow clone of a named ref with
+        // no refspecs of its own, gix first asks the server which branch
+        // the name means, over a connection of its own, then connects
+        // again to fetch (another `upload-pack` started by the server).
+        // Naming the ref as the fetch's refspec, and nothing else, fetches
+        // the same single tip in one go.
+        let refspec = gix::refspec::parse(git_ref.into(), gix::refspec::parse::Operation::Fetch)
+            .map_err(|e| failed("bad ref name", &e))?
+            .to_owned();
         prepare
             .with_ref_name(Some(git_ref))
             .map_err(|e| failed("bad ref name", &e))?
+            .with_fetch_options(gix::remote::ref_map::Options {
+                extra_refspecs: vec![refspec],
+                ..Default::default()
+            })
+            .configure_remote(|remote| {
+                // Drops the clone's default `refs/heads/*` (every branch)
+                // and tag following: the ref alone is fetched.
+                let mut remote = remote.with_fetch_tags(gix::remote::fetch::Tags::None);
+                remote
+                    .replace_refspecs(std::iter::empty::<&str>(), gix::remote::Direction::Fetch)?;
+                Ok(remote)
+            })
     };
     let account = credentials.map(|c| gix::sec::identity::Account {
         username: c.username.clone(),
