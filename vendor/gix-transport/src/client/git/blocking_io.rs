@@ -209,6 +209,22 @@ pub mod connect {
         })
     }
 
+    /// coolify patch: the read side of a `git://` connection, acknowledging
+    /// each segment at once. A daemon writing a response as several small
+    /// pkt-lines has Nagle on; each piece after the first then waits for the
+    /// ACK of the one before, which Linux delays by ~40 ms while the reader
+    /// has nothing to send. See vendor/gix-transport/COOLIFY-PATCH.md.
+    pub struct QuickAckStream(TcpStream);
+
+    impl std::io::Read for QuickAckStream {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // Re-armed before every read: Linux leaves quick-ACK mode on its
+            // own. Best effort: a failure only brings the delay back.
+            let _ = rustix::net::sockopt::set_tcp_quickack(&self.0, true);
+            self.0.read(buf)
+        }
+    }
+
     /// Connect to a git daemon running on `host` and optionally `port` and a repository at `path`.
     ///
     /// Use `desired_version` to specify a preferred protocol to use, knowing that it can be downgraded by a server not supporting it.
@@ -219,7 +235,7 @@ pub mod connect {
         desired_version: crate::Protocol,
         port: Option<u16>,
         trace: bool,
-    ) -> Result<Connection<TcpStream, TcpStream>, Error> {
+    ) -> Result<Connection<QuickAckStream, TcpStream>, Error> {
         let read = TcpStream::connect_timeout(
             &(host, port.unwrap_or(9418))
                 .to_socket_addrs()?
@@ -232,6 +248,7 @@ pub mod connect {
         // round trip, measured). See vendor/gix-transport/COOLIFY-PATCH.md.
         read.set_nodelay(true)?;
         let write = read.try_clone()?;
+        let read = QuickAckStream(read);
         let vhost = std::env::var("GIT_OVERRIDE_VIRTUAL_HOST")
             .ok()
             .map(parse_host)
@@ -249,4 +266,4 @@ pub mod connect {
     }
 }
 
-pub use connect::connect;
+pub use connect::{connect, QuickAckStream};
