@@ -285,4 +285,44 @@ fn builder_flag_is_granted_by_the_token_so_the_stream_opens() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // A build through the appliance lands: broker → the agent inside the
+    // appliance → its warm builder (taken after a liveness check in the
+    // host's procfs under /host) → the verdict seen from inside the
+    // appliance → the answer. A repo that is not there fails in the git
+    // stage, touching no network.
+    let id = unique("wb");
+    let spec = serde_json::json!({
+        "request_id": id,
+        "spec": {"repo": "file:///nonexistent/coolify-repo", "ref": "main", "stack": "STATIC",
+                 "tags": [format!("localhost/{id}:1")], "base_image": "localhost/never:1"}
+    });
+    let lane = |method: &str, path: &str, body: Option<&str>| -> serde_json::Value {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "--max-time", "60", "-X", method, "--unix-socket"])
+            .arg(inst.broker_socket())
+            .arg(format!("http://broker{path}"));
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        let out = c.output().expect("curl on PATH");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let accepted = lane("POST", "/v1/build/dispatch", Some(&spec.to_string()));
+    assert_eq!(accepted["request_id"], id.as_str(), "{accepted}");
+    let landed = lane(
+        "GET",
+        &format!("/v1/build/result/{id}?timeout_ms=50000"),
+        None,
+    );
+    let logs = podman(&["logs", &inst.name]);
+    let logs = String::from_utf8_lossy(&logs.stderr);
+    assert_eq!(landed["state"], "landed", "{landed}\n{logs}");
+    assert_eq!(landed["status"], 422, "{landed}");
+    assert_eq!(landed["body"]["code"], "git", "{landed}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("build started in a warm builder") && l.contains(&id)),
+        "{logs}"
+    );
 }
