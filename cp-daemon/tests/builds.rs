@@ -249,6 +249,15 @@ fn a_restarting_agent_leaves_another_agents_running_build_alone() {
     assert_eq!(r["status"], 200, "{r}");
 }
 
+/// The agent's own answer for a builder that left no result file.
+fn assert_answered_without_result_file(r: &serde_json::Value) {
+    assert_eq!(r["status"], 500, "{r}");
+    assert_eq!(
+        r["body"]["message"], "builder exited without result file",
+        "{r}"
+    );
+}
+
 #[test]
 fn build_container_exited_without_result_file_answers_500() {
     // Cold: adoption of a container made for the request (the warm path's
@@ -262,11 +271,7 @@ fn build_container_exited_without_result_file_answers_500() {
     run_ok("podman", &["kill", "-s", "KILL", &name]);
     rig.start_coold();
     let r = rig.result(&id);
-    assert_eq!(r["status"], 500, "{r}");
-    assert_eq!(
-        r["body"]["message"], "builder exited without result file",
-        "{r}"
-    );
+    assert_answered_without_result_file(&r);
     assert_gone(&name);
 }
 
@@ -285,11 +290,7 @@ fn a_builder_killed_while_followed_is_answered_500_without_waiting_for_the_engin
     let killed = std::time::Instant::now();
     let r = rig.result(&id);
     let took = killed.elapsed();
-    assert_eq!(r["status"], 500, "{r}");
-    assert_eq!(
-        r["body"]["message"], "builder exited without result file",
-        "{r}"
-    );
+    assert_answered_without_result_file(&r);
     assert!(
         took < Duration::from_millis(2500),
         "answered {took:?} after the kill\ncoold: {}",

@@ -122,25 +122,6 @@ pub async fn init(socket: &Path, name: &str) -> Result<(), EngineError> {
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct LibpodInspect {
-    network_settings: LibpodNetwork,
-    state: LibpodState,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct LibpodState {
-    pid: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct LibpodNetwork {
-    sandbox_key: String,
-}
-
 /// A container after `init`: its first process exists, waiting to be
 /// started (start execs the entrypoint in that same process).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,17 +142,19 @@ pub struct Initialised {
 /// 'ns/net' failed: Invalid argument", measured). The `/run/netns` path is
 /// the fallback when the engine reports no pid.
 pub async fn initialised(socket: &Path, name: &str) -> Result<Initialised, EngineError> {
-    let path = format!("{LIBPOD}/containers/{}/json", percent_encode(name));
-    let v: LibpodInspect = raw::get_json_at(socket, &path)
-        .await
-        .map_err(classify(name))?
+    let v = inspect(socket, name)
+        .await?
         .ok_or_else(|| EngineError::NotFound { what: what(name) })?;
     let pid = v.state.pid;
     if pid > 0 {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         return Ok(Initialised { pid, netns });
     }
-    if v.network_settings.sandbox_key.is_empty() {
+    let sandbox_key = v
+        .network_settings
+        .map(|n| n.sandbox_key)
+        .unwrap_or_default();
+    if sandbox_key.is_empty() {
         return Err(EngineError::Failed(format!(
             "{} has no network namespace after init",
             what(name)
@@ -179,7 +162,7 @@ pub async fn initialised(socket: &Path, name: &str) -> Result<Initialised, Engin
     }
     Ok(Initialised {
         pid: 0,
-        netns: PathBuf::from(v.network_settings.sandbox_key),
+        netns: PathBuf::from(sandbox_key),
     })
 }
 

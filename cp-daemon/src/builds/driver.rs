@@ -30,12 +30,12 @@ use crate::config::BuildsConfig;
 use crate::hosttools::ToolRunner;
 use crate::podman::EngineError;
 
-/// How often a running build's events file and verdict files are read
-/// when nothing woke the loop sooner (local file reads: cheap; a write in
-/// the work dir wakes it at once, see `dir_watch.rs`). The verdict lands the build: the engine only
-/// reports the container's exit 200–400 ms after the builder's last write
-/// (conmon and Podman's cleanup, measured on Podman 4.3), which was most of
-/// a small build's overhead.
+/// How often a running build's events file, verdict files and process
+/// are read when nothing woke the loop sooner (local file reads: cheap; a
+/// write in the work dir wakes it at once, see `dir_watch.rs`). The
+/// verdict lands the build: the engine only reports the container's exit
+/// 200–400 ms after the builder's last write (conmon and Podman's cleanup,
+/// measured on Podman 4.3), which was most of a small build's overhead.
 const POLL: Duration = Duration::from_millis(20);
 /// How often the container's state is asked of the engine when its
 /// process cannot be watched in procfs (see `process_exit.rs`).

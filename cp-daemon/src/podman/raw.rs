@@ -446,6 +446,8 @@ pub struct NetworkView {
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkSettingsView {
     pub networks: Option<HashMap<String, NetworkView>>,
+    /// The network namespace's path (`/run/netns/…`); empty if none.
+    pub sandbox_key: String,
 }
 
 impl ContainerView {
