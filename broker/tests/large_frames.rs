@@ -1,8 +1,7 @@
 //! The whole broker path (UDS lane → TLS + HTTP/2 agent stream → back) with
-//! bodies larger than every buffer the patched h2 and rustls start from and
-//! give back while idle (vendor/*/COOLIFY-PATCH.md): 16 KiB TLS records,
-//! many HTTP/2 DATA frames, and a connection that goes idle between
-//! dispatches, so its buffers are released and allocated again.
+//! bodies larger than every buffer h2, rustls and our stream codec start
+//! from: 16 KiB TLS records, many HTTP/2 DATA frames, and a connection that
+//! goes idle between dispatches.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -103,8 +102,7 @@ async fn bodies_larger_than_every_buffer_cross_the_tls_stream_both_ways_after_id
             let expected = serde_json::to_vec(&serde_json::Value::String(sent)).unwrap();
             assert_eq!(got.len(), expected.len(), "round {round}: length");
             assert!(got == expected, "round {round}: body changed in transit");
-            // Idle: both ends flush and find nothing to read, which is when
-            // the patched h2 and rustls give their buffers back.
+            // Idle between rounds, as a host's stream mostly is.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
