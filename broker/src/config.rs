@@ -27,6 +27,9 @@ pub struct Config {
     pub tls_key: PathBuf,
     /// `BROKER_HOST_QUEUE`: frames queued per host before 503.
     pub host_queue: usize,
+    /// Revoked hosts' token cutoffs (`coolify broker revoke`), kept across
+    /// restarts.
+    pub revocations_path: PathBuf,
 }
 
 pub mod defaults {
@@ -39,6 +42,7 @@ pub mod defaults {
     pub const TLS_CERT: &str = "/etc/coolify/broker/broker.crt";
     pub const TLS_KEY: &str = "/etc/coolify/broker/broker.key";
     pub const HOST_QUEUE: &str = "1024";
+    pub const REVOCATIONS_PATH: &str = "/var/lib/coolify/broker/revocations.json";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +145,10 @@ impl Config {
                 1,
                 1_000_000,
             )? as usize,
+            revocations_path: path(
+                "BROKER_REVOCATIONS_PATH",
+                &or("BROKER_REVOCATIONS_PATH", defaults::REVOCATIONS_PATH),
+            )?,
         })
     }
 }

@@ -55,7 +55,7 @@ impl Agent for AgentService {
         request: Request<Streaming<ClientMsg>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let broker = &self.broker;
-        let claims = match bearer(request.metadata()).and_then(|t| broker.verifier.verify(t)) {
+        let claims = match bearer(request.metadata()).and_then(|t| broker.verify_token(t)) {
             Ok(c) => c,
             Err(e) => {
                 broker.metrics.stream_refused();
@@ -107,7 +107,7 @@ impl Agent for AgentService {
         }
         broker.metrics.stream_opened();
         tracing::info!(%host, generation, version = %hello.version, caps = ?hello.capabilities,
-            replaced = replaced.is_some(), "agent stream open");
+            jti = claims.jti.as_deref().unwrap_or("-"), replaced = replaced.is_some(), "agent stream open");
 
         let broker = self.broker.clone();
         tokio::spawn(async move {

@@ -12,9 +12,10 @@ use coolify_proto::v1::{server_msg, BuildRequest, CancelBuild, ServerMsg, VerbFr
 use serde::Deserialize;
 
 use crate::build_events::{BuildEvents, Record, Slice};
-use crate::jwt::JwtVerifier;
+use crate::jwt::{Claims, JwtError, JwtVerifier};
 use crate::metrics::{DispatchResult, Metrics};
 use crate::pending::{self, Lane, Outcome, PendingError, PendingMap, Poll};
+use crate::revocations::Revocations;
 use crate::routing;
 use crate::streams::{self, SendError, Streams};
 
@@ -27,8 +28,19 @@ pub struct Broker {
     pub build_events: BuildEvents,
     pub metrics: Metrics,
     pub verifier: JwtVerifier,
+    pub revocations: Revocations,
     pub dispatch_timeout: Duration,
     pub host_queue: usize,
+}
+
+/// The answer to `POST /v1/hosts/{host_id}/revoke`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revoked {
+    pub host_id: String,
+    /// Tokens issued at or before this Unix second are refused.
+    pub revoked_before: u64,
+    /// Whether the host had an open stream, now closed.
+    pub stream_closed: bool,
 }
 
 /// `POST /v1/coold/dispatch` body.
@@ -67,6 +79,9 @@ pub enum LaneError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The broker could not do its own part (write its revocation record).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl LaneError {
@@ -76,6 +91,7 @@ impl LaneError {
             LaneError::UnknownHost(_) | LaneError::UnknownRequest(_) => 404,
             LaneError::Conflict(_) => 409,
             LaneError::Unavailable(_) => 503,
+            LaneError::Internal(_) => 500,
         }
     }
 }
@@ -153,6 +169,7 @@ fn request_id(given: Option<String>) -> Result<String, LaneError> {
 impl Broker {
     pub fn new(
         verifier: JwtVerifier,
+        revocations: Revocations,
         pending_max: usize,
         dispatch_timeout: Duration,
         host_queue: usize,
@@ -163,9 +180,47 @@ impl Broker {
             build_events: BuildEvents::new(pending_max),
             metrics: Metrics::default(),
             verifier,
+            revocations,
             dispatch_timeout,
             host_queue,
         }
+    }
+
+    /// Verifies a host token: signature and claims, then revocation.
+    pub fn verify_token(&self, token: &str) -> Result<Claims, JwtError> {
+        let claims = self.verifier.verify(token)?;
+        if let Some(r) = self.revocations.get(&claims.sub) {
+            if crate::revocations::is_revoked(Some(&r), &claims) {
+                return Err(JwtError::Revoked {
+                    host: claims.sub,
+                    revoked_before: r.revoked_before,
+                });
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Revokes `host`'s tokens (issued up to now), recorded before this
+    /// returns, then closes its open stream, if any: dropping the handle
+    /// ends the stream's outbound half, and its waiting requests land 503.
+    pub fn revoke(&self, host: &str) -> Result<Revoked, LaneError> {
+        crate::jwt::validate_host_id(host)
+            .map_err(|e| LaneError::BadRequest(format!("host_id: {e}")))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let revocation = self
+            .revocations
+            .revoke(host, now)
+            .map_err(|e| LaneError::Internal(e.to_string()))?;
+        let stream_closed = self.streams.remove(host);
+        tracing::warn!(%host, revoked_before = revocation.revoked_before, stream_closed, "host token revoked");
+        Ok(Revoked {
+            host_id: host.to_string(),
+            revoked_before: revocation.revoked_before,
+            stream_closed,
+        })
     }
 
     /// Sync dispatch: returns the request id and the agent's outcome (or the

@@ -9,6 +9,7 @@
 //! | module | concern |
 //! |---|---|
 //! | `jwt` | host token verification (pure) |
+//! | `revocations` | revoked hosts' token cutoffs, kept in a file across restarts |
 //! | `streams` | host id → stream handle, generation-checked removal |
 //! | `pending` | request id → Waiting/Landed, cap, sweep rules (pure) |
 //! | `routing` | build capacity routing (pure) |
@@ -25,6 +26,7 @@ pub mod jwt;
 pub mod lane;
 pub mod metrics;
 pub mod pending;
+pub mod revocations;
 pub mod routing;
 pub mod server;
 pub mod streams;

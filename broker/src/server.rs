@@ -18,6 +18,7 @@ use crate::grpc::AgentService;
 use crate::jwt::{JwtError, JwtVerifier};
 use crate::lane::Broker;
 use crate::pending::SWEEP_INTERVAL;
+use crate::revocations::{RevocationError, Revocations};
 use crate::uds::{self, UdsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum BrokerError {
     Uds(#[from] UdsError),
     #[error("gRPC TLS setup: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Revocations(#[from] RevocationError),
 }
 
 /// A started broker: its addresses, shared state and stop switch.
@@ -60,8 +63,10 @@ pub async fn start(config: &Config) -> Result<Running, BrokerError> {
     let verifier = JwtVerifier::load(&config.jwt_public_key_path).map_err(BrokerError::Jwt)?;
     let cert = read("BROKER_TLS_CERT", &config.tls_cert)?;
     let key = read("BROKER_TLS_KEY", &config.tls_key)?;
+    let revocations = Revocations::load(&config.revocations_path)?;
     let broker = Arc::new(Broker::new(
         verifier,
+        revocations,
         config.pending_max,
         config.dispatch_timeout,
         config.host_queue,

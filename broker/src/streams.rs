@@ -106,6 +106,12 @@ impl Streams {
             .is_some()
     }
 
+    /// Drops the host's handle whatever its generation (revocation), which
+    /// ends its stream's outbound half. Returns whether there was one.
+    pub fn remove(&self, host_id: &str) -> bool {
+        self.map.remove(host_id).is_some()
+    }
+
     /// Drops every handle, which ends each stream's outbound half: on
     /// shutdown, tonic's graceful stop waits for open streams to finish,
     /// and an agent stream otherwise never does.

@@ -128,6 +128,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/build/result/{id}", get(result))
         .route("/v1/build/{id}/cancel", post(cancel))
         .route("/v1/build/events/{id}", get(events))
+        .route("/v1/hosts/{host_id}/revoke", post(revoke))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(broker)
@@ -160,6 +161,14 @@ async fn health(State(b): State<Arc<Broker>>) -> Response {
         "pending": b.pending.len(),
     }))
     .into_response()
+}
+
+/// Refuses the host's tokens from now on and closes its stream at once.
+async fn revoke(State(b): State<Arc<Broker>>, UrlPath(host): UrlPath<String>) -> Response {
+    match b.revoke(&host) {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => lane_error(e),
+    }
 }
 
 async fn metrics(State(b): State<Arc<Broker>>) -> Response {

@@ -44,6 +44,7 @@ fn config(pki: &support::Pki) -> Config {
         tls_cert: dir.join("broker.crt"),
         tls_key: dir.join("broker.key"),
         host_queue: 16,
+        revocations_path: dir.join("revocations.json"),
     }
 }
 

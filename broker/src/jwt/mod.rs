@@ -29,6 +29,10 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// The token's own id: logged when its stream opens, so a stream in the
+    /// logs leads back to the enrollment that minted its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
     /// Capabilities the host may advertise (e.g. `builder`). Required, so a
     /// token minted without thinking about capabilities is refused.
     pub caps: Vec<String>,
@@ -61,6 +65,8 @@ pub enum JwtError {
     BadSubject(String),
     #[error("capability {0:?} advertised in Hello is not granted by the token")]
     CapabilityNotGranted(String),
+    #[error("token for host {host:?} was revoked (issued at or before {revoked_before}); enroll the host again: `coolify broker enroll --host-id {host}`")]
+    Revoked { host: String, revoked_before: u64 },
 }
 
 /// Verifies host tokens against one public key.
@@ -180,6 +186,7 @@ pub fn mint_es256(
         aud: AUDIENCE.to_string(),
         exp: now + ttl.as_secs(),
         iat: Some(now),
+        jti: Some(format!("{:032x}", rand::random::<u128>())),
         caps: caps.to_vec(),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key)

@@ -71,6 +71,28 @@ pub async fn agent(
     host: String,
     answer: fn(&ServerMsg) -> Response,
 ) -> tokio::sync::mpsc::Sender<ClientMsg> {
+    agent_watched(port, ca, token, host, answer)
+        .await
+        .unwrap()
+        .0
+}
+
+/// The same, with the broker's refusal as an error, and the task reading
+/// the stream: it ends when the broker ends the stream, with the status it
+/// ended it with (`None` for a clean end).
+pub async fn agent_watched(
+    port: u16,
+    ca: &[u8],
+    token: String,
+    host: String,
+    answer: fn(&ServerMsg) -> Response,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<ClientMsg>,
+        tokio::task::JoinHandle<Option<tonic::Status>>,
+    ),
+    tonic::Status,
+> {
     let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
         .tls_config(
@@ -97,22 +119,24 @@ pub async fn agent(
     let mut req = tonic::Request::new(ReceiverStream::new(rx));
     req.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let mut inbound = AgentClient::new(channel)
-        .stream(req)
-        .await
-        .unwrap()
-        .into_inner();
+    let mut inbound = AgentClient::new(channel).stream(req).await?.into_inner();
     let reply = tx.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(msg)) = inbound.message().await {
-            let _ = reply
-                .send(ClientMsg {
-                    msg: Some(client_msg::Msg::Response(answer(&msg))),
-                })
-                .await;
+    let reader = tokio::spawn(async move {
+        loop {
+            match inbound.message().await {
+                Ok(Some(msg)) => {
+                    let _ = reply
+                        .send(ClientMsg {
+                            msg: Some(client_msg::Msg::Response(answer(&msg))),
+                        })
+                        .await;
+                }
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
         }
     });
-    tx
+    Ok((tx, reader))
 }
 
 /// A keep-alive HTTP/1 connection to the broker's UDS lane.
