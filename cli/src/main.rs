@@ -16,7 +16,8 @@ use clap::Parser;
 use serde::Serialize;
 
 use appliance::{ApplianceError, CpSettings, LocalBroker};
-use args::{Cli, Command, CpCommand};
+use args::cp::{CpCommand, Switch, UpArgs};
+use args::{Cli, Command};
 use output::{OutputFormat, Reporter};
 
 /// `cp status` exit code when the appliance does not exist.
@@ -62,9 +63,9 @@ async fn main() -> ExitCode {
                 health_port: a.health_port,
                 timeout: a.timeout,
                 drain: a.drain_timeout,
-                firewall: a.firewall == args::Switch::On,
+                firewall: a.firewall == Switch::On,
                 runtime_services: a.runtime_services.clone(),
-                broker: match a.broker.resolve(&cli.config_dir) {
+                broker: match broker::resolve_link(&a.broker, &cli.config_dir) {
                     Ok(link) => link,
                     Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
                 },
@@ -142,7 +143,7 @@ async fn main() -> ExitCode {
 }
 
 /// `--with-broker`'s settings, or `None` without the flag.
-fn local_broker(a: &args::UpArgs) -> Result<Option<LocalBroker>, String> {
+fn local_broker(a: &UpArgs) -> Result<Option<LocalBroker>, String> {
     let h = &a.single_host;
     if !h.with_broker {
         return Ok(None);
@@ -156,10 +157,10 @@ fn local_broker(a: &args::UpArgs) -> Result<Option<LocalBroker>, String> {
         .map_err(|e| format!("--broker-socket {}: {e}", socket.display()))?;
     Ok(Some(LocalBroker {
         name: a.instance.broker_name.clone(),
-        host_id: h.host_id()?,
+        host_id: broker::single_host::host_id(h)?,
         grpc_bind: h.broker_grpc_bind,
         socket,
-        socket_gid: h.socket_gid()?,
+        socket_gid: broker::single_host::socket_gid(h)?,
     }))
 }
 
