@@ -69,7 +69,11 @@ fn import_graph(src: &Path) -> Graph {
     let mut tops = BTreeMap::new();
     for entry in fs::read_dir(src).expect("read cli/src") {
         let path = entry.expect("dir entry").path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let name = path
+            .file_stem()
+            .expect("a named entry")
+            .to_string_lossy()
+            .into_owned();
         if name == "main" {
             continue;
         }
