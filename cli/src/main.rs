@@ -127,7 +127,7 @@ async fn main() -> ExitCode {
         Command::Cp(CpCommand::Status(a)) => {
             match appliance::status(&a.name, &a.broker_name, &cli.engine_socket).await {
                 Ok(report) => {
-                    emit(cli.output, &report, || render_status(&report));
+                    emit(cli.output, &report, || report.render());
                     if !report.present {
                         ExitCode::from(EXIT_ABSENT)
                     } else if report.healthy {
@@ -180,73 +180,4 @@ fn fail(format: OutputFormat, e: &ApplianceError) -> ExitCode {
         OutputFormat::Text => eprintln!("coolify: {e}"),
     }
     ExitCode::FAILURE
-}
-
-fn render_status(r: &appliance::StatusReport) -> String {
-    if !r.present {
-        let mut lines = vec![format!("{}: absent", r.container)];
-        lines.extend(render_broker(r));
-        return lines.join("\n");
-    }
-    let mut lines = vec![
-        format!("container  {}", r.container),
-        format!("state      {}", r.state.as_deref().unwrap_or("unknown")),
-        format!("image      {}", r.image.as_deref().unwrap_or("unknown")),
-    ];
-    if let Some(up) = r.uptime_secs {
-        lines.push(format!(
-            "uptime     {}",
-            humantime::format_duration(std::time::Duration::from_secs(up))
-        ));
-    }
-    lines.push(format!(
-        "healthy    {}",
-        if r.healthy { "yes" } else { "no" }
-    ));
-    if let Some(err) = &r.health_error {
-        lines.push(format!("problem    {err}"));
-    }
-    if let Some(stream) = &r.broker_stream {
-        lines.push(format!("stream     {stream}"));
-    }
-    lines.extend(render_broker(r));
-    if let Some(components) = r
-        .health
-        .as_ref()
-        .and_then(|h| h.get("components"))
-        .and_then(|c| c.as_object())
-    {
-        lines.push("components".into());
-        for (name, c) in components {
-            lines.push(format!(
-                "  {name:<12} {:<10} {}",
-                c.get("status").and_then(|s| s.as_str()).unwrap_or("?"),
-                c.get("detail").and_then(|s| s.as_str()).unwrap_or("")
-            ));
-        }
-    }
-    lines.join("\n")
-}
-
-/// The `--with-broker` container's lines of `cp status`.
-fn render_broker(r: &appliance::StatusReport) -> Vec<String> {
-    let Some(b) = &r.broker else {
-        return Vec::new();
-    };
-    let mut lines = vec![format!(
-        "broker     {} {} ({}{})",
-        b.container,
-        b.state,
-        if b.healthy { "healthy" } else { "unhealthy" },
-        b.streams
-            .map(|n| format!(", {n} stream(s)"))
-            .unwrap_or_default()
-    )];
-    if let Some(sock) = &b.socket {
-        lines.push(format!("  socket     {sock}"));
-    }
-    if let Some(err) = &b.health_error {
-        lines.push(format!("  problem    {err}"));
-    }
-    lines
 }
