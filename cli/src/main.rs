@@ -16,7 +16,8 @@ use clap::Parser;
 use serde::Serialize;
 
 use appliance::{ApplianceError, CpSettings, LocalBroker};
-use args::{Cli, Command, CpCommand};
+use args::cp::{CpCommand, Switch, UpArgs};
+use args::{Cli, Command};
 use output::{OutputFormat, Reporter};
 
 /// `cp status` exit code when the appliance does not exist.
@@ -62,9 +63,9 @@ async fn main() -> ExitCode {
                 health_port: a.health_port,
                 timeout: a.timeout,
                 drain: a.drain_timeout,
-                firewall: a.firewall == args::Switch::On,
+                firewall: a.firewall == Switch::On,
                 runtime_services: a.runtime_services.clone(),
-                broker: match a.broker.resolve(&cli.config_dir) {
+                broker: match broker::resolve_link(&a.broker, &cli.config_dir) {
                     Ok(link) => link,
                     Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
                 },
@@ -126,7 +127,7 @@ async fn main() -> ExitCode {
         Command::Cp(CpCommand::Status(a)) => {
             match appliance::status(&a.name, &a.broker_name, &cli.engine_socket).await {
                 Ok(report) => {
-                    emit(cli.output, &report, || render_status(&report));
+                    emit(cli.output, &report, || report.render());
                     if !report.present {
                         ExitCode::from(EXIT_ABSENT)
                     } else if report.healthy {
@@ -142,7 +143,7 @@ async fn main() -> ExitCode {
 }
 
 /// `--with-broker`'s settings, or `None` without the flag.
-fn local_broker(a: &args::UpArgs) -> Result<Option<LocalBroker>, String> {
+fn local_broker(a: &UpArgs) -> Result<Option<LocalBroker>, String> {
     let h = &a.single_host;
     if !h.with_broker {
         return Ok(None);
@@ -156,10 +157,10 @@ fn local_broker(a: &args::UpArgs) -> Result<Option<LocalBroker>, String> {
         .map_err(|e| format!("--broker-socket {}: {e}", socket.display()))?;
     Ok(Some(LocalBroker {
         name: a.instance.broker_name.clone(),
-        host_id: h.host_id()?,
+        host_id: broker::single_host::host_id(h)?,
         grpc_bind: h.broker_grpc_bind,
         socket,
-        socket_gid: h.socket_gid()?,
+        socket_gid: broker::single_host::socket_gid(h)?,
     }))
 }
 
@@ -179,73 +180,4 @@ fn fail(format: OutputFormat, e: &ApplianceError) -> ExitCode {
         OutputFormat::Text => eprintln!("coolify: {e}"),
     }
     ExitCode::FAILURE
-}
-
-fn render_status(r: &appliance::StatusReport) -> String {
-    if !r.present {
-        let mut lines = vec![format!("{}: absent", r.container)];
-        lines.extend(render_broker(r));
-        return lines.join("\n");
-    }
-    let mut lines = vec![
-        format!("container  {}", r.container),
-        format!("state      {}", r.state.as_deref().unwrap_or("unknown")),
-        format!("image      {}", r.image.as_deref().unwrap_or("unknown")),
-    ];
-    if let Some(up) = r.uptime_secs {
-        lines.push(format!(
-            "uptime     {}",
-            humantime::format_duration(std::time::Duration::from_secs(up))
-        ));
-    }
-    lines.push(format!(
-        "healthy    {}",
-        if r.healthy { "yes" } else { "no" }
-    ));
-    if let Some(err) = &r.health_error {
-        lines.push(format!("problem    {err}"));
-    }
-    if let Some(stream) = &r.broker_stream {
-        lines.push(format!("stream     {stream}"));
-    }
-    lines.extend(render_broker(r));
-    if let Some(components) = r
-        .health
-        .as_ref()
-        .and_then(|h| h.get("components"))
-        .and_then(|c| c.as_object())
-    {
-        lines.push("components".into());
-        for (name, c) in components {
-            lines.push(format!(
-                "  {name:<12} {:<10} {}",
-                c.get("status").and_then(|s| s.as_str()).unwrap_or("?"),
-                c.get("detail").and_then(|s| s.as_str()).unwrap_or("")
-            ));
-        }
-    }
-    lines.join("\n")
-}
-
-/// The `--with-broker` container's lines of `cp status`.
-fn render_broker(r: &appliance::StatusReport) -> Vec<String> {
-    let Some(b) = &r.broker else {
-        return Vec::new();
-    };
-    let mut lines = vec![format!(
-        "broker     {} {} ({}{})",
-        b.container,
-        b.state,
-        if b.healthy { "healthy" } else { "unhealthy" },
-        b.streams
-            .map(|n| format!(", {n} stream(s)"))
-            .unwrap_or_default()
-    )];
-    if let Some(sock) = &b.socket {
-        lines.push(format!("  socket     {sock}"));
-    }
-    if let Some(err) = &b.health_error {
-        lines.push(format!("  problem    {err}"));
-    }
-    lines
 }

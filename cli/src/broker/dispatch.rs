@@ -2,32 +2,11 @@
 //! over the broker's UDS lane. Prints the agent's JSON answer; the exit code
 //! is 0 for 2xx, 1 otherwise (the body still says why).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[derive(Debug, Args)]
-pub struct DispatchArgs {
-    /// Target host id (as enrolled).
-    #[arg(long)]
-    pub host: String,
-    /// HTTP method of the agent verb: GET, POST, PUT, PATCH, DELETE.
-    pub verb: String,
-    /// Agent path, e.g. /api/v1/host/info (a query string is allowed).
-    pub path: String,
-    /// JSON body for the verb.
-    #[arg(long)]
-    pub data: Option<String>,
-    /// The broker's UDS lane.
-    #[arg(
-        long,
-        env = "BROKER_UNIX_SOCKET_PATH",
-        default_value = "/run/coolify/broker.sock"
-    )]
-    pub socket: PathBuf,
-}
+use crate::args::broker::DispatchArgs;
 
 pub async fn run(a: &DispatchArgs) -> ExitCode {
     match call(a).await {
@@ -134,6 +113,8 @@ fn dechunk(mut s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[derive(clap::Parser)]

@@ -4,18 +4,10 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use clap::Args;
 use rcgen::{CertificateParams, Issuer, KeyPair};
 
+use crate::args::broker::InitArgs;
 use crate::pki::files;
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Extra names the broker certificate carries (DNS names or IPs the
-    /// agents dial); localhost, 127.0.0.1 and this host's name are always in.
-    #[arg(long = "name", value_delimiter = ',')]
-    pub names: Vec<String>,
-}
 
 fn gen(what: &str) -> impl Fn(rcgen::Error) -> String + '_ {
     move |e| format!("cannot generate {what}: {e}")

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use coolify_broker::jwt::{self, JwtVerifier};
 use sha2::{Digest, Sha256};
 
-use super::init::{self, InitArgs};
+use super::init;
+use crate::args::broker::{InitArgs, SingleHostArgs};
 
 /// Lifetime of a minted host token.
 const TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -40,6 +41,39 @@ pub enum TokenAction {
     Minted,
     Kept,
     Renewed { reason: String },
+}
+
+/// The host id: `--host-id`, else the host name; checked like the
+/// broker checks a token's `sub`.
+pub fn host_id(a: &SingleHostArgs) -> Result<String, String> {
+    let id = match &a.host_id {
+        Some(id) => id.clone(),
+        None => nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .map_err(|e| format!("--host-id: cannot read the host name ({e}); pass one"))?,
+    };
+    coolify_broker::jwt::validate_host_id(&id).map_err(|e| {
+        format!("--host-id: {e} (the default is the host name; pass one that fits)")
+    })?;
+    Ok(id)
+}
+
+/// `--broker-socket-group` as a gid: the scratch image has no
+/// /etc/group, so a name is resolved here, on the host.
+pub fn socket_gid(a: &SingleHostArgs) -> Result<Option<u32>, String> {
+    let Some(g) = a.broker_socket_group.as_deref() else {
+        return Ok(None);
+    };
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(Some(n));
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(group)) => Ok(Some(group.gid.as_raw())),
+        Ok(None) => Err(format!(
+            "--broker-socket-group {g}: no such group on this host"
+        )),
+        Err(e) => Err(format!("--broker-socket-group {g}: {e}")),
+    }
 }
 
 /// The token file under the config dir.

@@ -4,10 +4,9 @@
 mod client;
 mod render;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use coold::firewall::{
     BulkOutcome, BulkRequest, PortValue, ReconcileOutcome, ReconcileRequest, RuleList, RuleRequest,
     RuleView,
@@ -16,75 +15,11 @@ use serde::Serialize;
 
 pub use client::{ApiClient, ClientError};
 
+use crate::args::firewall::{FirewallArgs, FirewallCommand};
 use crate::output::OutputFormat;
 
 /// The agent API address when no flag, env or appliance label gives one.
 const DEFAULT_API: &str = "127.0.0.1:8443";
-
-#[derive(Debug, Args)]
-pub struct FirewallArgs {
-    /// Agent REST API as HOST:PORT. Default: the running appliance's
-    /// `coolify.cp.api` label, else 127.0.0.1:8443.
-    #[arg(long, env = "COOLIFY_API", global = true)]
-    pub api: Option<String>,
-
-    /// Appliance container whose label gives the default API address.
-    #[arg(
-        long,
-        env = "COOLIFY_CP_NAME",
-        default_value = "coolify-cp",
-        global = true
-    )]
-    pub name: String,
-
-    #[command(subcommand)]
-    pub command: FirewallCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum FirewallCommand {
-    /// Allow one tuple (both planes). Same tuple again: same id, no duplicate.
-    Allow(RuleArgs),
-    /// Delete a rule by id; succeeds also when it is already gone.
-    Delete {
-        /// 12 hex characters, as `allow` and `list` print.
-        id: String,
-    },
-    /// List rules, optionally of one namespace.
-    List {
-        #[arg(long)]
-        namespace: Option<String>,
-    },
-    /// Add many rules at once, all or nothing. FILE (or - for stdin) holds
-    /// `{"rules":[{…},…]}` or a JSON array of rules.
-    Bulk { file: PathBuf },
-    /// Make the host's rules equal FILE's set (of --namespace only, when
-    /// given) and print what was added, removed and kept.
-    Reconcile {
-        file: PathBuf,
-        #[arg(long)]
-        namespace: Option<String>,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct RuleArgs {
-    /// Tenancy namespace (default: `default`).
-    #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
-    /// Source IPv4 address or CIDR.
-    #[arg(long)]
-    pub src: String,
-    /// Destination IPv4 address or CIDR.
-    #[arg(long)]
-    pub dst: String,
-    /// tcp or udp; required with --port.
-    #[arg(long)]
-    pub proto: Option<String>,
-    /// Destination port or range (8000-8100).
-    #[arg(long)]
-    pub port: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallCliError {
@@ -314,6 +249,7 @@ fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::firewall::RuleArgs;
 
     fn allow(src: &str, port: Option<&str>, proto: Option<&str>) -> FirewallCommand {
         FirewallCommand::Allow(RuleArgs {

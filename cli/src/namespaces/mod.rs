@@ -5,12 +5,12 @@
 mod plan;
 mod provision;
 
-pub use plan::{Cidr, NetworkPlan, PlanError, DEFAULT_POOL};
+pub use plan::{Cidr, NetworkPlan, PlanError};
 pub use provision::ProvisionError;
 
 use serde::Serialize;
 
-use crate::args::NamespaceArgs;
+use crate::args::cp::NamespaceArgs;
 use crate::engine;
 
 /// What `init` did: each namespace network, and the COOLD_NAMESPACES value.

@@ -15,9 +15,6 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-/// The default pool (seed 000's example addresses).
-pub const DEFAULT_POOL: &str = "10.210.0.0/16";
-
 /// An IPv4 prefix such as `198.18.0.0/16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

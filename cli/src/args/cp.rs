@@ -1,63 +1,16 @@
-//! Command-line surface of `coolify`. Every default is shown in `--help`,
-//! and every flag that names a fixed thing has an environment override.
+//! `coolify cp up|down|status` and `coolify init`: the appliance's flags
+//! and the namespace flags both share.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
-use crate::output::OutputFormat;
+use super::broker::{HostLinkArgs, SingleHostArgs};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "coolify",
-    version,
-    about = "Operate coolify hosts: the control-plane appliance and its agent",
-    long_about = "Operate coolify hosts.\n\n`coolify cp up` turns this host into a managed node: it builds the appliance image from the coold binary this CLI carries (no registry), starts the privileged `coolify-cp` container with Podman, and waits until its /healthz is green."
-)]
-pub struct Cli {
-    /// Where PKI and firewall snapshots live (created 0700).
-    #[arg(
-        long,
-        global = true,
-        env = "COOLIFY_CONFIG_DIR",
-        default_value = "/etc/coolify"
-    )]
-    pub config_dir: PathBuf,
-
-    /// Engine API socket (Podman's, or any Docker-compatible one): a path or unix:// URL.
-    #[arg(
-        long,
-        global = true,
-        env = "DOCKER_HOST",
-        default_value = "unix:///run/podman/podman.sock"
-    )]
-    pub engine_socket: String,
-
-    /// `text` for people (progress on stderr), `json` for scripts (one document on stdout).
-    #[arg(long, short = 'o', global = true, value_enum, default_value = "text")]
-    pub output: OutputFormat,
-
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// The control-plane appliance on this host.
-    #[command(subcommand)]
-    Cp(CpCommand),
-    /// Allow rules on this host's agent (both firewall planes), over its REST API.
-    Firewall(crate::firewall::FirewallArgs),
-    /// Broker enrollment: `init` (TLS + token keys), `enroll` (a host token).
-    Broker(crate::broker::BrokerArgs),
-    /// Run one agent verb on a host through the broker's UDS lane.
-    Dispatch(crate::broker::DispatchArgs),
-    /// Provision namespace networks: one DNS-disabled bridge
-    /// `coolify-<ns>-mesh` per namespace with a /24 of the pool (idempotent).
-    Init(NamespaceArgs),
-}
+/// The default `--subnet-pool` (seed 000's example addresses).
+const DEFAULT_SUBNET_POOL: &str = "10.210.0.0/16";
 
 #[derive(Debug, Args)]
 pub struct NamespaceArgs {
@@ -67,7 +20,7 @@ pub struct NamespaceArgs {
     pub namespaces: Option<String>,
 
     /// Pool the per-namespace /24 subnets come from.
-    #[arg(long, env = "COOLIFY_SUBNET_POOL", default_value = crate::namespaces::DEFAULT_POOL)]
+    #[arg(long, env = "COOLIFY_SUBNET_POOL", default_value = DEFAULT_SUBNET_POOL)]
     pub subnet_pool: String,
 }
 
@@ -174,10 +127,10 @@ pub struct UpArgs {
     pub builder: bool,
 
     #[command(flatten)]
-    pub broker: crate::broker::HostLinkArgs,
+    pub broker: HostLinkArgs,
 
     #[command(flatten)]
-    pub single_host: crate::broker::SingleHostArgs,
+    pub single_host: SingleHostArgs,
 }
 
 /// `on` / `off`.
