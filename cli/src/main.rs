@@ -119,7 +119,7 @@ async fn main() -> ExitCode {
                 Err(e) => fail(cli.output, &e),
             }
         }
-        Command::Broker(a) => broker::run(&cli.config_dir, a),
+        Command::Broker(a) => broker::run(&cli.config_dir, a).await,
         Command::Dispatch(a) => broker::dispatch(a).await,
         Command::Firewall(a) => {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await

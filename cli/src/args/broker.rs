@@ -22,6 +22,25 @@ pub enum BrokerCommand {
     /// Print a host token (JWT, ES256) for `--host-id`, signed with
     /// <config-dir>/broker/jwt.key. Give it to `cp up --host-token-file`.
     Enroll(EnrollArgs),
+    /// Revoke a host's tokens through the running broker's UDS lane: every
+    /// token of --host-id issued up to now is refused from then on (across
+    /// broker restarts) and the host's stream is closed at once. Enroll the
+    /// host again to let it back in.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The host whose tokens are revoked.
+    #[arg(long)]
+    pub host_id: String,
+    /// The broker's UDS lane.
+    #[arg(
+        long,
+        env = "BROKER_UNIX_SOCKET_PATH",
+        default_value = "/run/coolify/broker.sock"
+    )]
+    pub socket: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,6 @@
 
 use std::process::ExitCode;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use crate::args::broker::DispatchArgs;
 
 pub async fn run(a: &DispatchArgs) -> ExitCode {
@@ -49,66 +47,8 @@ async fn call(a: &DispatchArgs) -> Result<(u16, String), String> {
         "body": body,
     })
     .to_string();
-    let mut s = tokio::net::UnixStream::connect(&a.socket)
-        .await
-        .map_err(|e| {
-            format!(
-                "{}: {e} (is coolify-broker running, and may this user open its socket?)",
-                a.socket.display()
-            )
-        })?;
-    let head = format!(
-        "POST /v1/coold/dispatch HTTP/1.1\r\nHost: broker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        req.len()
-    );
-    s.write_all(head.as_bytes())
-        .await
-        .and(s.write_all(req.as_bytes()).await)
-        .map_err(|e| format!("{}: {e}", a.socket.display()))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .await
-        .map_err(|e| format!("{}: {e}", a.socket.display()))?;
-    parse_response(&raw)
-}
-
-/// Status and body of an HTTP/1.1 response read to EOF.
-fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or("the broker sent no complete HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or("the broker sent no HTTP status")?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    Ok((
-        status,
-        if chunked {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        },
-    ))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let r = super::lane::post(&a.socket, "/v1/coold/dispatch", Some(req)).await?;
+    Ok((r.status, r.text()))
 }
 
 #[cfg(test)]
@@ -139,17 +79,5 @@ mod tests {
             parse(&["--socket", "/tmp/other.sock"]).socket,
             PathBuf::from("/tmp/other.sock")
         );
-    }
-
-    #[test]
-    fn parses_plain_and_chunked_answers() {
-        let plain = b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain).expect("ok"), (404, "{}".into()));
-        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{\"a\r\n3\r\n\":1\r\n1\r\n}\r\n0\r\n\r\n";
-        assert_eq!(
-            parse_response(chunked).expect("ok"),
-            (200, "{\"a\":1}".into())
-        );
-        assert!(parse_response(b"garbage").is_err());
     }
 }

@@ -7,6 +7,7 @@
 mod dispatch;
 mod host_link;
 mod init;
+mod lane;
 pub mod single_host;
 
 use std::path::Path;
@@ -14,9 +15,9 @@ use std::process::ExitCode;
 
 pub use host_link::{resolve_link, HostLink};
 
-use crate::args::broker::{BrokerArgs, BrokerCommand, DispatchArgs, EnrollArgs};
+use crate::args::broker::{BrokerArgs, BrokerCommand, DispatchArgs, EnrollArgs, RevokeArgs};
 
-pub fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
+pub async fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
     let result = match &args.command {
         BrokerCommand::Init(a) => init::init(config_dir, a).map(|report| {
             for line in report {
@@ -24,6 +25,7 @@ pub fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
             }
         }),
         BrokerCommand::Enroll(a) => enroll(config_dir, a).map(|token| println!("{token}")),
+        BrokerCommand::Revoke(a) => revoke(a).await.map(|line| eprintln!("{line}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,6 +52,30 @@ fn enroll(config_dir: &Path, a: &EnrollArgs) -> Result<String, String> {
         .collect();
     coolify_broker::jwt::mint_es256(&key, &a.host_id, &caps, a.ttl)
         .map_err(|e| format!("--host-id {}: {e}", a.host_id))
+}
+
+async fn revoke(a: &RevokeArgs) -> Result<String, String> {
+    coolify_broker::jwt::validate_host_id(&a.host_id)
+        .map_err(|e| format!("--host-id {}: {e}", a.host_id))?;
+    let r = lane::post(&a.socket, &format!("/v1/hosts/{}/revoke", a.host_id), None).await?;
+    if !r.is_success() {
+        return Err(format!(
+            "the broker answered {}: {}",
+            r.status,
+            lane::error_text(&r)
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    Ok(format!(
+        "host {}: tokens issued up to {} revoked; {}",
+        a.host_id,
+        v["revoked_before"],
+        if v["stream_closed"] == true {
+            "its stream was closed"
+        } else {
+            "it had no open stream"
+        }
+    ))
 }
 
 pub async fn dispatch(args: &DispatchArgs) -> ExitCode {
