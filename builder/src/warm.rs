@@ -5,10 +5,8 @@
 
 use std::path::Path;
 
+use coolify_build_contract::GO_FILE;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-
-/// The file whose creation hands the build to a waiting builder.
-pub const GO_FILE: &str = "go";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
