@@ -6,6 +6,7 @@
 //! with the agent's build driver: `coolify-build-contract`'s crate doc states
 //! it, and both sides use its names and types. docs/builds.md tells the rest.
 
+mod await_go;
 mod error;
 mod git;
 mod output;
@@ -15,10 +16,9 @@ mod run;
 mod secrets;
 mod spec;
 mod stack;
-mod warm;
 
+pub use await_go::{wait_for_go, WaitError};
 pub use error::{BuildError, ErrorCode, Stage};
 pub use pipeline::BuilderConfig;
 pub use run::run_build;
 pub use spec::DEFAULT_STATIC_BASE_IMAGE;
-pub use warm::{wait_for_go, WaitError};

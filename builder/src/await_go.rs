@@ -1,4 +1,4 @@
-//! Warm start: a builder the agent started before any request waits here
+//! `--await-go`: a builder the agent started before any request waits here
 //! until the agent writes `<work_dir>/go`, which it does after `spec.json`
 //! (and, for a build with credentials, the credentials file) are in place.
 //! Woken by inotify, so an idle warm builder costs no CPU.
