@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use coolify_build_contract::{CREDENTIALS_FILE, SPEC_FILE};
 use tokio_util::sync::CancellationToken;
 
 use super::container::{self, SandboxSpec};
@@ -184,10 +185,10 @@ impl Builds {
             outcome: "io".into(),
         };
         workdir::create(&dir).map_err(io)?;
-        workdir::write_private(&dir.join(workdir::SPEC), &prepared.spec_json).map_err(io)?;
+        workdir::write_private(&dir.join(SPEC_FILE), &prepared.spec_json).map_err(io)?;
         if let Some(c) = &prepared.credentials {
             let bytes = serde_json::to_vec(c).unwrap_or_default();
-            workdir::write_private(&dir.join(workdir::CREDENTIALS), &bytes).map_err(io)?;
+            workdir::write_private(&dir.join(CREDENTIALS_FILE), &bytes).map_err(io)?;
         }
         let token = {
             let mut s = self.slots();
@@ -251,7 +252,7 @@ impl Builds {
                 ..Sandbox::of(w.container, Some(w.slot))
             });
         }
-        let with_credentials = dir.join(workdir::CREDENTIALS).exists();
+        let with_credentials = dir.join(CREDENTIALS_FILE).exists();
         let spec = self.sandbox_spec(
             name.clone(),
             dir,
