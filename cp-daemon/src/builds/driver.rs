@@ -25,7 +25,7 @@ use super::metrics::BuildMetrics;
 use super::outbox::Outbox;
 use super::process_exit::ProcessWatch;
 use super::request::{self, error_body, Verdict};
-use super::warm::{self, SlotState, Warm, WarmPool};
+use super::warm_builders::{self, SlotState, Warm, WarmPool};
 use super::workdir::{self, EventTail};
 use crate::config::BuildsConfig;
 use crate::hosttools::ToolRunner;
@@ -233,7 +233,7 @@ impl Builds {
     async fn launch(&self, id: &str, dir: &Path) -> Result<Sandbox, LaunchError> {
         let name = request::container_name(id);
         if let Some(w) = self.take_warm().await {
-            if let Err(e) = warm::hand_over(&w.slot, dir) {
+            if let Err(e) = warm_builders::hand_over(&w.slot, dir) {
                 self.retire(&w).await;
                 return Err(e.into());
             }
@@ -315,13 +315,18 @@ impl Builds {
 
     /// A new warm builder waiting on a fresh slot dir.
     async fn make_warm(&self) -> Result<Warm, LaunchError> {
-        let slot = warm::new_slot(&self.cfg.dir);
+        let slot = warm_builders::new_slot(&self.cfg.dir);
         workdir::create(&slot)?;
-        let name = warm::container_name(&slot);
+        let name = warm_builders::container_name(&slot);
         let mut args = request::builder_args(&self.cfg, &slot, &self.socket, true);
         args.push("--await-go".into());
         let slot_label = slot.display().to_string();
-        let spec = self.sandbox_spec(name.clone(), &slot, args, (warm::LABEL_WARM, &slot_label));
+        let spec = self.sandbox_spec(
+            name.clone(),
+            &slot,
+            args,
+            (warm_builders::LABEL_WARM, &slot_label),
+        );
         match self.create_and_start(&spec).await {
             Ok((container, process)) => Ok(Warm {
                 container,
@@ -330,7 +335,7 @@ impl Builds {
             }),
             Err(e) => {
                 let _ = container::remove(&self.socket, &name).await;
-                warm::remove_slot(&slot);
+                warm_builders::remove_slot(&slot);
                 Err(e)
             }
         }
@@ -363,7 +368,7 @@ impl Builds {
         if let Err(e) = container::remove(&self.socket, &w.container).await {
             tracing::warn!(container = %w.container, error = %e, "cannot remove warm builder");
         }
-        warm::remove_slot(&w.slot);
+        warm_builders::remove_slot(&w.slot);
     }
 
     /// Keeps `COOLD_BUILD_WARM` builders waiting until `stop`, then
@@ -576,7 +581,7 @@ impl Builds {
             tracing::warn!(request_id = %id, error = %e, "cannot remove build container");
         }
         if let Some(slot) = &sandbox.slot {
-            warm::remove_slot(slot);
+            warm_builders::remove_slot(slot);
         }
     }
 
@@ -646,7 +651,7 @@ impl Builds {
         let mut serving_slots = Vec::new();
         for c in found {
             let labels = c.labels.clone().unwrap_or_default();
-            let (id, dir, sandbox) = if let Some(slot) = labels.get(warm::LABEL_WARM) {
+            let (id, dir, sandbox) = if let Some(slot) = labels.get(warm_builders::LABEL_WARM) {
                 let slot = PathBuf::from(slot);
                 // A build belongs to the agent whose build dir holds its
                 // work dir: another agent on the same engine (a second
@@ -655,7 +660,7 @@ impl Builds {
                     foreign += 1;
                     continue;
                 }
-                match warm::slot_state(&slot) {
+                match warm_builders::slot_state(&slot) {
                     SlotState::Serving { request_id, dir } => {
                         serving_slots.push(slot.clone());
                         (request_id, dir, Sandbox::of(c.id.clone(), Some(slot)))
@@ -712,9 +717,9 @@ impl Builds {
             }
         }
         // Slot dirs no container waits on any more (removed from outside).
-        for slot in warm::slots(&self.cfg.dir) {
+        for slot in warm_builders::slots(&self.cfg.dir) {
             if !serving_slots.contains(&slot) {
-                warm::remove_slot(&slot);
+                warm_builders::remove_slot(&slot);
             }
         }
         let busy: Vec<String> = self.slots().running.keys().cloned().collect();
