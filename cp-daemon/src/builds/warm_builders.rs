@@ -2,8 +2,7 @@
 //! initialised, fenced and started before any request, each running
 //! `coolify-builder --await-go` on its own slot dir `<build dir>/.warm/<slot>`.
 //! Creating, initialising and starting a container costs about as much as
-//! a small build itself on Podman 4.3, so a build that finds one waiting
-//! skips all of it.
+//! a small build itself, so a build that finds one waiting skips all of it.
 //!
 //! Handing a build over is plain file work on one filesystem: the build's
 //! spec (and credentials) move into the slot dir, the slot dir is renamed
@@ -63,9 +62,8 @@ impl WarmPool {
 
     /// The oldest waiting builder. The refill is not woken here: making a
     /// container while the build it was taken for runs slows that build
-    /// (the two contend for the engine's storage lock and the CPU:
-    /// measured 2–3× on its COPY and COMMIT steps), so the driver wakes it
-    /// when a build ends.
+    /// (the two contend for the engine's storage lock and the CPU; see
+    /// docs/builds.md), so the driver wakes it when a build ends.
     pub fn take(&self) -> Option<Warm> {
         let mut idle = self.idle();
         (!idle.is_empty()).then(|| idle.remove(0))
