@@ -1,54 +1,12 @@
 //! The one error type of a build: a closed code the agent's driver maps to a
 //! status, the stage it happened in, and a message safe to show (scrubbed of
-//! credentials before it is written anywhere).
+//! credentials before it is written anywhere). The codes, stages and the
+//! error.json shape are the contract's (`coolify-build-contract`).
 
-use serde::Serialize;
+use coolify_build_contract::ErrorFile;
+pub use coolify_build_contract::{ErrorCode, Stage};
 
-/// Closed set of error codes; the driver maps them to statuses
-/// (bad_spec 400, git 422, build_failed 422, cancelled 409, io 500).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadSpec,
-    Git,
-    BuildFailed,
-    Cancelled,
-    Io,
-}
-
-impl ErrorCode {
-    /// Process exit code: 1 build error, 2 I/O, 130 cancelled by SIGTERM.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ErrorCode::BadSpec | ErrorCode::Git | ErrorCode::BuildFailed => 1,
-            ErrorCode::Io => 2,
-            ErrorCode::Cancelled => 130,
-        }
-    }
-}
-
-/// Pipeline stages, in order. Spec and path validation count as `detect`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Git,
-    Detect,
-    Build,
-    Store,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Git => "git",
-            Stage::Detect => "detect",
-            Stage::Build => "build",
-            Stage::Store => "store",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct BuildError {
     pub code: ErrorCode,
@@ -86,5 +44,10 @@ impl BuildError {
                 stage.name()
             ),
         )
+    }
+
+    /// error.json's shape (and the `err` of the last event).
+    pub fn file(&self) -> ErrorFile {
+        ErrorFile::new(self.code.as_str(), self.message.clone(), self.stage.name())
     }
 }

@@ -1,9 +1,10 @@
-//! `coolify-builder`: parses argv and runs one build (see the crate doc for
-//! the file contract). clap exits 2 on bad argv.
+//! `coolify-builder`: parses argv and runs one build (the file contract is
+//! `coolify-build-contract`'s crate doc). clap exits 2 on bad argv.
 
 use std::path::PathBuf;
 
 use clap::Parser;
+use coolify_build_contract::exit;
 use coolify_builder::{run_build, wait_for_go, BuilderConfig, DEFAULT_STATIC_BASE_IMAGE};
 
 #[derive(Debug, Parser)]
@@ -48,7 +49,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("coolify-builder: cannot start the runtime: {e}");
-            std::process::exit(2);
+            std::process::exit(exit::USAGE_OR_IO);
         }
     };
     if args.await_go {
@@ -78,7 +79,7 @@ async fn await_go(work_dir: &std::path::Path) {
         signal(SignalKind::interrupt()),
     ) else {
         eprintln!("coolify-builder: cannot handle SIGTERM");
-        std::process::exit(2);
+        std::process::exit(exit::USAGE_OR_IO);
     };
     let dir = work_dir.to_path_buf();
     let waited = tokio::task::spawn_blocking(move || wait_for_go(&dir));
@@ -87,14 +88,14 @@ async fn await_go(work_dir: &std::path::Path) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 eprintln!("coolify-builder: {e}");
-                std::process::exit(2);
+                std::process::exit(exit::USAGE_OR_IO);
             }
             Err(e) => {
                 eprintln!("coolify-builder: the wait for a build failed: {e}");
-                std::process::exit(2);
+                std::process::exit(exit::USAGE_OR_IO);
             }
         },
-        _ = term.recv() => std::process::exit(130),
-        _ = int.recv() => std::process::exit(130),
+        _ = term.recv() => std::process::exit(exit::CANCELLED),
+        _ = int.recv() => std::process::exit(exit::CANCELLED),
     }
 }

@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use crate::error::{BuildError, Stage};
 use crate::git;
-use crate::output::{BuildResult, EventLog};
+use coolify_build_contract::{BuildResult, Credentials, ResultFile};
+
+use crate::output::EventLog;
 use crate::podman::PodmanClient;
-use crate::secrets::{Credentials, Scrubber};
+use crate::secrets::{read_credentials, Scrubber};
 use crate::spec::{self, BuildSpec};
 use crate::stack;
 
@@ -39,7 +41,7 @@ pub async fn run(
     config: &BuilderConfig,
     events: &mut EventLog,
     interrupt: Arc<AtomicBool>,
-) -> Result<BuildResult, BuildError> {
+) -> Result<ResultFile, BuildError> {
     let started = Instant::now();
     spec::check_image_ref(&config.static_base_image, true).map_err(|e| {
         BuildError::bad_spec(format!(
@@ -129,11 +131,13 @@ pub async fn run(
         &format!("stored as {}", spec.tags.join(", ")),
         100,
     );
-    Ok(BuildResult {
-        digest: stored.digest,
-        registry_ref: first_tag.clone(),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        stack_used: plan.stack_used.to_owned(),
+    Ok(ResultFile {
+        ok: BuildResult {
+            digest: stored.digest,
+            registry_ref: first_tag.clone(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            stack_used: plan.stack_used.to_owned(),
+        },
         image_id: stored.image_id,
         tags: spec.tags.clone(),
     })
@@ -161,7 +165,7 @@ fn credentials(
     spec: &BuildSpec,
 ) -> Result<Option<Credentials>, BuildError> {
     match &config.credentials_file {
-        Some(path) => Credentials::read(path).map(Some),
+        Some(path) => read_credentials(path).map(Some),
         None => Ok(spec.repo.embedded.clone()),
     }
 }

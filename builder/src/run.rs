@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use coolify_build_contract::{exit, ERROR_FILE, RESULT_FILE};
+
 use crate::error::{BuildError, ErrorCode, Stage};
-use crate::output::{write_atomic_json, EventLog, ERROR_FILE, RESULT_FILE};
+use crate::output::{write_atomic_json, EventLog};
 use crate::pipeline::{self, BuilderConfig};
 
 /// Runs the build and returns the process exit code. Only a work dir we
@@ -66,14 +68,14 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
     });
     pipeline::remove_scratch(&config.work_dir);
     let written = match &outcome {
-        Ok(result) => events
-            .result(result)
-            .and_then(|()| write_atomic_json(&config.work_dir, RESULT_FILE, &result.file_value())),
+        Ok(file) => events
+            .result(&file.ok)
+            .and_then(|()| write_atomic_json(&config.work_dir, RESULT_FILE, file)),
         Err(err) => {
             let err = scrubbed(err, &events);
             events
                 .error(&err)
-                .and_then(|()| write_atomic_json(&config.work_dir, ERROR_FILE, &err))
+                .and_then(|()| write_atomic_json(&config.work_dir, ERROR_FILE, &err.file()))
         }
     };
     if let Err(e) = written {
@@ -84,7 +86,7 @@ pub async fn run_build(config: BuilderConfig) -> i32 {
         return ErrorCode::Io.exit_code();
     }
     match outcome {
-        Ok(_) => 0,
+        Ok(_) => exit::OK,
         Err(err) => err.code.exit_code(),
     }
 }

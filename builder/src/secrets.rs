@@ -1,61 +1,42 @@
-//! Credentials for https clones and the scrubber that keeps them out of every
+//! Reading the credentials file for https clones, and the scrubber that keeps them out of every
 //! event, result file and error message.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use coolify_build_contract::Credentials;
 
 use crate::error::BuildError;
 
-/// Username and password for an https clone. `Debug` prints no secret.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"***")
-            .finish()
+/// Reads the credentials file. It must not be readable by group or others:
+/// a world-readable secret is refused rather than used.
+pub fn read_credentials(path: &Path) -> Result<Credentials, BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        BuildError::bad_spec(format!(
+            "credentials file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(BuildError::bad_spec(format!(
+            "credentials file {} is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        )));
     }
-}
-
-impl Credentials {
-    /// Reads the credentials file. It must not be readable by group or others:
-    /// a world-readable secret is refused rather than used.
-    pub fn read(path: &Path) -> Result<Self, BuildError> {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| {
-            BuildError::bad_spec(format!(
-                "credentials file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(BuildError::bad_spec(format!(
-                "credentials file {} is readable by group or others (mode {:o}); chmod 600 it",
-                path.display(),
-                meta.permissions().mode() & 0o777
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            BuildError::bad_spec(format!(
-                "credentials file {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
-        // serde's message may quote the input; name the fields only.
-        serde_json::from_str(&text).map_err(|_| {
-            BuildError::bad_spec(format!(
-                "credentials file {}: expected JSON {{\"username\": \"…\", \"password\": \"…\"}} and nothing else",
-                path.display()
-            ))
-        })
-    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BuildError::bad_spec(format!(
+            "credentials file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    // serde's message may quote the input; name the fields only.
+    serde_json::from_str(&text).map_err(|_| {
+        BuildError::bad_spec(format!(
+            "credentials file {}: expected JSON {{\"username\": \"…\", \"password\": \"…\"}} and nothing else",
+            path.display()
+        ))
+    })
 }
 
 /// Replaces every known secret in a text with `***`.
@@ -99,14 +80,5 @@ mod tests {
             s.scrub("https://alice:hunter2@h/x and hunter2"),
             "https://***@h/x and ***"
         );
-    }
-
-    #[test]
-    fn credentials_debug_hides_password() {
-        let c = Credentials {
-            username: "u".into(),
-            password: "p4ss".into(),
-        };
-        assert!(!format!("{c:?}").contains("p4ss"));
     }
 }

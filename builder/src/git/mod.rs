@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use crate::error::BuildError;
-use crate::secrets::Credentials;
 use crate::spec::RepoUrl;
+use coolify_build_contract::Credentials;
 
 /// What was checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 
 use crate::error::{BuildError, ErrorCode, Stage};
-use crate::secrets::Credentials;
+use coolify_build_contract::Credentials;
 
 // The large error type is gix's credentials-callback signature, not ours.
 #[allow(clippy::result_large_err)]

@@ -6,13 +6,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Writes `value` as JSON to `dir/name`: tmp file in the same dir, fsync,
-/// rename, fsync of the dir; mode 0600.
+/// rename, fsync of the dir; mode 0600. Keys are sorted (written through a
+/// `Value`), so the bytes do not depend on field order in the types.
 pub fn write_atomic_json(
     dir: &Path,
     name: &str,
     value: &impl serde::Serialize,
 ) -> std::io::Result<()> {
-    let body = serde_json::to_vec_pretty(value)?;
+    let body = serde_json::to_vec_pretty(&serde_json::to_value(value)?)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()

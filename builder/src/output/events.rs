@@ -1,42 +1,14 @@
-//! events.ndjson: one JSON object per line, appended and flushed per line so
+//! events.ndjson: one contract `Event` per line, appended and flushed per line so
 //! the driver can tail it from the host while the build runs.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use serde::Serialize;
-use serde_json::json;
+use coolify_build_contract::{BuildResult, Event, EVENTS_FILE};
 
 use crate::error::{BuildError, Stage};
 use crate::secrets::Scrubber;
-
-/// The `ok` object of the final event; result.json adds `image_id` and `tags`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BuildResult {
-    pub digest: String,
-    pub registry_ref: String,
-    pub duration_ms: u64,
-    pub stack_used: String,
-    #[serde(skip)]
-    pub image_id: String,
-    #[serde(skip)]
-    pub tags: Vec<String>,
-}
-
-impl BuildResult {
-    /// result.json's shape: the `ok` object plus image id and tags.
-    pub fn file_value(&self) -> serde_json::Value {
-        json!({
-            "digest": self.digest,
-            "registry_ref": self.registry_ref,
-            "duration_ms": self.duration_ms,
-            "stack_used": self.stack_used,
-            "image_id": self.image_id,
-            "tags": self.tags,
-        })
-    }
-}
 
 /// Appends events. Every text passes the scrubber first, so no credential
 /// reaches the file whatever a lower layer put in a message.
@@ -52,7 +24,7 @@ impl EventLog {
             .append(true)
             .create(true)
             .mode(0o600)
-            .open(work_dir.join(super::EVENTS_FILE))?;
+            .open(work_dir.join(EVENTS_FILE))?;
         Ok(EventLog {
             file,
             scrubber: Scrubber::default(),
@@ -72,13 +44,11 @@ impl EventLog {
     /// not fail a build; the result file is what counts.
     pub fn progress(&mut self, stage: Stage, log: &str, percent: u8) {
         self.stage = stage;
-        let line = json!({
-            "type": "progress",
-            "stage": stage,
-            "log": self.scrubber.scrub(log),
-            "percent": percent.min(100),
+        let _ = self.write_line(Event::Progress {
+            stage,
+            log: self.scrubber.scrub(log),
+            percent: percent.min(100),
         });
-        let _ = self.write_line(&line);
     }
 
     /// The stage of the last progress event: where a cancel caught us.
@@ -87,15 +57,17 @@ impl EventLog {
     }
 
     pub fn result(&mut self, ok: &BuildResult) -> std::io::Result<()> {
-        self.write_line(&json!({"type": "result", "ok": ok}))
+        self.write_line(Event::Result { ok: ok.clone() })
     }
 
     pub fn error(&mut self, err: &BuildError) -> std::io::Result<()> {
-        self.write_line(&json!({"type": "error", "err": err}))
+        self.write_line(Event::Error { err: err.file() })
     }
 
-    fn write_line(&mut self, value: &serde_json::Value) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(value)?;
+    fn write_line(&mut self, event: Event) -> std::io::Result<()> {
+        // Through a `Value`: its keys are sorted, so a line's bytes do not
+        // depend on the order of fields in the contract's types.
+        let mut line = serde_json::to_vec(&serde_json::to_value(event)?)?;
         line.push(b'\n');
         // One write per line: O_APPEND keeps lines whole for a tailing reader.
         self.file.write_all(&line)?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::secrets::Credentials;
+use coolify_build_contract::Credentials;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepoUrl {

@@ -139,7 +139,7 @@ pub struct Initialised {
 /// tools). The engine's `/run/netns/…` file is a bind mount made after the
 /// appliance started; its view of the host root is a private bind, so
 /// there it is an empty file and `nsenter` fails ("reassociate to namespace
-/// 'ns/net' failed: Invalid argument", measured). The `/run/netns` path is
+/// 'ns/net' failed: Invalid argument"). The `/run/netns` path is
 /// the fallback when the engine reports no pid.
 pub async fn initialised(socket: &Path, name: &str) -> Result<Initialised, EngineError> {
     let v = inspect(socket, name)

@@ -1,9 +1,9 @@
 //! Wakes a build's follower the moment its work dir changes: an event
 //! line appended, or the verdict renamed into place.
 //!
-//! Without it the follower saw the verdict at its next 20 ms poll, on
-//! average 10 ms of the build's answer spent waiting. The poll stays as
-//! the cadence for cancel, the deadline and the process watch.
+//! Without it the verdict would wait for the follower's next poll, time
+//! the build's answer spends doing nothing. The poll stays as the cadence
+//! for cancel, the deadline and the process watch.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};

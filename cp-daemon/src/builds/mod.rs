@@ -3,15 +3,17 @@
 //! `coolify-build-<request_id>`, one container per build; its events
 //! stream back as they are written and its result file becomes the
 //! Response. `COOLD_BUILD_WARM` containers are made and started ahead of
-//! requests (`warm.rs`), each waiting for one build. Builds outlive the
-//! agent: on start it adopts running ones and reports finished ones.
+//! requests (`warm_builders.rs`), each waiting for one build. Builds
+//! outlive the agent: on start it adopts running ones and reports finished
+//! ones. The files a build leaves, and their names, are the contract with
+//! the builder (`coolify-build-contract`).
 //!
 //! Pure: `request.rs` (ids, credentials split, argv, verdicts), the batch
-//! in `egress.rs`. Effects: `workdir.rs` and `warm.rs` (files),
+//! in `egress.rs`. Effects: `workdir.rs` and `warm_builders.rs` (files),
 //! `container.rs` (Podman), `process_exit.rs` (procfs),
-//! `dir_watch.rs` (inotify),
-//! `egress::fence` (iptables in the container's netns). `driver.rs` ties
-//! them together; `outbox.rs` is the session the frames go to.
+//! `dir_watch.rs` (inotify), `egress::fence` (iptables in the container's
+//! netns). `driver/` ties them together, one file per job; `outbox.rs` is
+//! the session the frames go to. The pure modules import no effect module.
 
 mod container;
 mod dir_watch;
@@ -21,7 +23,7 @@ mod metrics;
 mod outbox;
 mod process_exit;
 pub mod request;
-mod warm;
+mod warm_builders;
 pub mod workdir;
 
 pub use driver::Builds;

@@ -2,11 +2,10 @@
 //! host's procfs, not by asking the engine.
 //!
 //! Why not the engine's `wait`: on Podman 4.3 a pending
-//! `POST /containers/{id}/wait` made a build running at the same time
-//! ~150 ms slower (231 → 363–407 ms for the bench's STATIC build, measured
-//! by holding one wait open beside the builder run by hand), and a build's
-//! own wait is pending for exactly as long as the build runs. A stat file
-//! read per poll costs the engine nothing.
+//! `POST /containers/{id}/wait` slows a build running at the same time
+//! (docs/builds.md has the figures), and a build's own wait is pending for
+//! exactly as long as the build runs. A stat file read per poll costs the
+//! engine nothing.
 //!
 //! `pidfd_open` would wake at once, but it resolves a pid in the caller's
 //! pid namespace, and the appliance has its own: there the host's procfs

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use coolify_build_contract::{Credentials, ErrorCode, ErrorFile, CREDENTIALS_FILE, SPEC_FILE};
 
 use crate::config::BuildsConfig;
 
@@ -46,21 +46,6 @@ pub fn validate_request_id(id: &str) -> Result<(), RequestError> {
         ));
     }
     Ok(())
-}
-
-/// Git credentials for a private repository: they reach the builder only
-/// through a 0600 file, never its argv, the spec file or a log line.
-#[derive(Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credentials { <redacted> }")
-    }
 }
 
 /// A BuildRequest made ready for the builder.
@@ -106,7 +91,7 @@ pub fn builder_args(
 ) -> Vec<String> {
     let mut args = vec![
         "--spec".to_string(),
-        work_dir.join(super::workdir::SPEC).display().to_string(),
+        work_dir.join(SPEC_FILE).display().to_string(),
         "--work-dir".to_string(),
         work_dir.display().to_string(),
         "--podman-socket".to_string(),
@@ -114,12 +99,7 @@ pub fn builder_args(
     ];
     if with_credentials {
         args.push("--credentials-file".into());
-        args.push(
-            work_dir
-                .join(super::workdir::CREDENTIALS)
-                .display()
-                .to_string(),
-        );
+        args.push(work_dir.join(CREDENTIALS_FILE).display().to_string());
     }
     if let Some(img) = &cfg.static_base_image {
         args.push("--static-base-image".into());
@@ -137,15 +117,16 @@ pub struct Verdict {
     pub outcome: String,
 }
 
-/// The builder's error codes → statuses (its fixed contract); the driver's
-/// own codes (`timeout`) beside them; anything else is 500.
+/// The builder's error codes → statuses; the driver's own codes
+/// (`timeout`) beside them; anything else is 500.
 pub fn status_of(code: &str) -> u16 {
-    match code {
-        "bad_spec" => 400,
-        "git" | "build_failed" => 422,
-        "cancelled" => 409,
-        "timeout" => 504,
-        _ => 500,
+    match ErrorCode::from_name(code) {
+        Some(ErrorCode::BadSpec) => 400,
+        Some(ErrorCode::Git | ErrorCode::BuildFailed) => 422,
+        Some(ErrorCode::Cancelled) => 409,
+        Some(ErrorCode::Io) => 500,
+        None if code == "timeout" => 504,
+        None => 500,
     }
 }
 
@@ -172,10 +153,10 @@ pub fn verdict_err(err: serde_json::Value) -> Verdict {
     }
 }
 
-/// An error body in the builder's `err` shape, for verdicts the agent
+/// An error body in the contract's error.json shape, for verdicts the agent
 /// itself reaches (no result file, a lost queued build, a refused request).
 pub fn error_body(code: &str, message: impl Into<String>, stage: &str) -> serde_json::Value {
-    serde_json::json!({ "code": code, "message": message.into(), "stage": stage })
+    serde_json::to_value(ErrorFile::new(code, message, stage)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -9,14 +9,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use coolify_build_contract::{CREDENTIALS_FILE, ERROR_FILE, EVENTS_FILE, RESULT_FILE};
+
 use super::request::{error_body, verdict_err, verdict_ok, Verdict};
 
-pub const SPEC: &str = "spec.json";
-pub const CREDENTIALS: &str = "credentials.json";
-pub const EVENTS: &str = "events.ndjson";
-pub const RESULT: &str = "result.json";
-pub const ERROR: &str = "error.json";
-/// Written by the driver before it stops a build for its run time.
+/// The agent's own marker beside the contract's files: written by the
+/// driver before it stops a build for its run time.
 pub const TIMED_OUT: &str = "timed_out";
 
 /// Longest events line forwarded; longer ones are cut (a runaway log line
@@ -50,7 +48,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn remove_credentials(dir: &Path) {
-    let _ = std::fs::remove_file(dir.join(CREDENTIALS));
+    let _ = std::fs::remove_file(dir.join(CREDENTIALS_FILE));
 }
 
 fn read_json(path: &Path) -> Option<serde_json::Value> {
@@ -58,21 +56,21 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// The build's verdict from its files, `None` while it has none. A build
-/// the driver stopped for its run time answers `timeout` whatever the
-/// builder wrote on SIGTERM (it says `cancelled`).
 /// Whether the builder (or the agent) has written its verdict: the files
 /// are renamed into place whole, so their presence means the outcome is
 /// final, even while the container is still on its way out.
 pub fn has_verdict(dir: &Path) -> bool {
-    dir.join(RESULT).exists() || dir.join(ERROR).exists()
+    dir.join(RESULT_FILE).exists() || dir.join(ERROR_FILE).exists()
 }
 
+/// The build's verdict from its files, `None` while it has none. A build
+/// the driver stopped for its run time answers `timeout` whatever the
+/// builder wrote on SIGTERM (it says `cancelled`).
 pub fn verdict(dir: &Path) -> Option<Verdict> {
-    if let Some(ok) = read_json(&dir.join(RESULT)) {
+    if let Some(ok) = read_json(&dir.join(RESULT_FILE)) {
         return Some(verdict_ok(ok));
     }
-    let err = read_json(&dir.join(ERROR))?;
+    let err = read_json(&dir.join(ERROR_FILE))?;
     if dir.join(TIMED_OUT).exists() {
         let stage = err.get("stage").and_then(|s| s.as_str()).unwrap_or("build");
         let message = std::fs::read_to_string(dir.join(TIMED_OUT)).unwrap_or_default();
@@ -85,7 +83,7 @@ pub fn verdict(dir: &Path) -> Option<Verdict> {
 /// it is as durable as one the builder wrote.
 pub fn write_error(dir: &Path, code: &str, message: &str, stage: &str) -> std::io::Result<()> {
     let body = error_body(code, message, stage);
-    write_private(&dir.join(ERROR), body.to_string().as_bytes())
+    write_private(&dir.join(ERROR_FILE), body.to_string().as_bytes())
 }
 
 /// Reads `events.ndjson` as it grows: complete lines only, each with its
@@ -101,7 +99,7 @@ pub struct EventTail {
 impl EventTail {
     /// New complete lines since the last call.
     pub fn read_new(&mut self, dir: &Path) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
-        let mut f = match std::fs::File::open(dir.join(EVENTS)) {
+        let mut f = match std::fs::File::open(dir.join(EVENTS_FILE)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -151,7 +149,7 @@ pub fn finished(root: &Path) -> Vec<Finished> {
             continue;
         }
         if let Some(verdict) = verdict(&dir) {
-            let finished_at = [RESULT, ERROR]
+            let finished_at = [RESULT_FILE, ERROR_FILE]
                 .iter()
                 .filter_map(|f| std::fs::metadata(dir.join(f)).ok()?.modified().ok())
                 .max()
@@ -206,7 +204,7 @@ mod tests {
         let d = tempfile::tempdir().expect("dir");
         let mut tail = EventTail::default();
         assert!(tail.read_new(d.path()).expect("absent").is_empty());
-        let mut f = std::fs::File::create(d.path().join(EVENTS)).expect("create");
+        let mut f = std::fs::File::create(d.path().join(EVENTS_FILE)).expect("create");
         f.write_all(b"{\"a\":1}\n{\"b\":").expect("write");
         let first = tail.read_new(d.path()).expect("read");
         assert_eq!(first, vec![(0, b"{\"a\":1}".to_vec())]);
@@ -231,7 +229,7 @@ mod tests {
             (v.status, v.body["message"].as_str()),
             (504, Some("ran past 1s"))
         );
-        write_private(&d.path().join(RESULT), br#"{"digest":"sha256:x"}"#).expect("write");
+        write_private(&d.path().join(RESULT_FILE), br#"{"digest":"sha256:x"}"#).expect("write");
         assert_eq!(verdict(d.path()).expect("verdict").status, 200);
     }
 
@@ -241,12 +239,12 @@ mod tests {
         let root = tempfile::tempdir().expect("dir");
         let dir = path(root.path(), "r1");
         create(&dir).expect("create");
-        write_private(&dir.join(CREDENTIALS), b"{}").expect("write");
+        write_private(&dir.join(CREDENTIALS_FILE), b"{}").expect("write");
         let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join(CREDENTIALS)), 0o600);
+        assert_eq!(mode(&dir.join(CREDENTIALS_FILE)), 0o600);
         remove_credentials(&dir);
-        assert!(!dir.join(CREDENTIALS).exists());
+        assert!(!dir.join(CREDENTIALS_FILE).exists());
     }
 
     #[test]

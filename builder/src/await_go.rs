@@ -1,14 +1,12 @@
-//! Warm start: a builder the agent started before any request waits here
+//! `--await-go`: a builder the agent started before any request waits here
 //! until the agent writes `<work_dir>/go`, which it does after `spec.json`
 //! (and, for a build with credentials, the credentials file) are in place.
 //! Woken by inotify, so an idle warm builder costs no CPU.
 
 use std::path::Path;
 
+use coolify_build_contract::GO_FILE;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-
-/// The file whose creation hands the build to a waiting builder.
-pub const GO_FILE: &str = "go";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {

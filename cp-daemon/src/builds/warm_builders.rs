@@ -2,8 +2,7 @@
 //! initialised, fenced and started before any request, each running
 //! `coolify-builder --await-go` on its own slot dir `<build dir>/.warm/<slot>`.
 //! Creating, initialising and starting a container costs about as much as
-//! a small build itself on Podman 4.3, so a build that finds one waiting
-//! skips all of it.
+//! a small build itself, so a build that finds one waiting skips all of it.
 //!
 //! Handing a build over is plain file work on one filesystem: the build's
 //! spec (and credentials) move into the slot dir, the slot dir is renamed
@@ -22,18 +21,16 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use coolify_build_contract::{CREDENTIALS_FILE, GO_FILE, SPEC_FILE};
 use tokio::sync::Notify;
 
 use super::process_exit::ProcessWatch;
-use super::workdir::{CREDENTIALS, SPEC};
 
 /// Slot dirs live here, below the build dir. Not a valid request id, so the
 /// work dir scans (orphans, finished, sweep) never take it for a build.
 pub const WARM_DIR: &str = ".warm";
 /// Label on a warm builder: its slot dir (the path it was created with).
 pub const LABEL_WARM: &str = "coolify.build.warm";
-/// The file that starts a waiting builder (the builder's `GO_FILE`).
-pub const GO: &str = "go";
 
 /// One waiting builder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +62,8 @@ impl WarmPool {
 
     /// The oldest waiting builder. The refill is not woken here: making a
     /// container while the build it was taken for runs slows that build
-    /// (the two contend for the engine's storage lock and the CPU:
-    /// measured 2–3× on its COPY and COMMIT steps), so the driver wakes it
-    /// when a build ends.
+    /// (the two contend for the engine's storage lock and the CPU; see
+    /// docs/builds.md), so the driver wakes it when a build ends.
     pub fn take(&self) -> Option<Warm> {
         let mut idle = self.idle();
         (!idle.is_empty()).then(|| idle.remove(0))
@@ -101,9 +97,9 @@ pub fn container_name(slot: &Path) -> String {
 /// no `go` (the restart's orphan scan answers it) or a slot nobody serves
 /// (adoption removes its container).
 pub fn hand_over(slot: &Path, work_dir: &Path) -> std::io::Result<()> {
-    for f in [SPEC, CREDENTIALS] {
+    for f in [SPEC_FILE, CREDENTIALS_FILE] {
         match std::fs::rename(work_dir.join(f), slot.join(f)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f == CREDENTIALS => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && f == CREDENTIALS_FILE => {}
             other => other?,
         }
     }
@@ -115,7 +111,7 @@ pub fn hand_over(slot: &Path, work_dir: &Path) -> std::io::Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(work_dir.join(GO))?;
+        .open(work_dir.join(GO_FILE))?;
     Ok(())
 }
 
@@ -144,7 +140,7 @@ pub fn slot_state(slot: &Path) -> SlotState {
     match id {
         Some(request_id)
             if super::request::validate_request_id(&request_id).is_ok()
-                && dir.join(GO).exists() =>
+                && dir.join(GO_FILE).exists() =>
         {
             SlotState::Serving { request_id, dir }
         }
@@ -179,9 +175,9 @@ mod tests {
     fn build_dir_with_request(root: &Path, id: &str, creds: bool) -> PathBuf {
         let dir = root.join(id);
         std::fs::create_dir_all(&dir).expect("work dir");
-        std::fs::write(dir.join(SPEC), "{\"spec\":1}").expect("spec");
+        std::fs::write(dir.join(SPEC_FILE), "{\"spec\":1}").expect("spec");
         if creds {
-            std::fs::write(dir.join(CREDENTIALS), "{}").expect("creds");
+            std::fs::write(dir.join(CREDENTIALS_FILE), "{}").expect("creds");
         }
         dir
     }
@@ -202,11 +198,11 @@ mod tests {
             "slot inode"
         );
         assert_eq!(
-            std::fs::read_to_string(dir.join(SPEC)).unwrap(),
+            std::fs::read_to_string(dir.join(SPEC_FILE)).unwrap(),
             "{\"spec\":1}"
         );
-        assert!(dir.join(CREDENTIALS).exists());
-        assert!(dir.join(GO).exists());
+        assert!(dir.join(CREDENTIALS_FILE).exists());
+        assert!(dir.join(GO_FILE).exists());
         assert_eq!(
             slot_state(&slot),
             SlotState::Serving {
@@ -223,8 +219,8 @@ mod tests {
         std::fs::create_dir_all(&slot).expect("slot");
         let dir = build_dir_with_request(root.path(), "b-2", false);
         hand_over(&slot, &dir).expect("hand over");
-        assert!(!dir.join(CREDENTIALS).exists());
-        assert!(dir.join(SPEC).exists());
+        assert!(!dir.join(CREDENTIALS_FILE).exists());
+        assert!(dir.join(SPEC_FILE).exists());
     }
 
     #[test]
