@@ -8,15 +8,13 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, BearerToken, ServeError};
+use crate::api::{self, AgentContext, BearerToken, ServeError};
 use crate::broker_client;
 use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
 use crate::deny::DenyPolicy;
-use crate::discovery::{
-    self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
-};
-use crate::dns::{self, DnsError, DnsHandle};
+use crate::discovery::{self, CorrosionStore, EndpointStore, SqliteStore, StoreError};
+use crate::dns::{self, DnsError};
 use crate::firewall::{
     self, FirewallError, FirewallStore, IptablesPlane, NftPlane, SnapshotPaths, StoreConfig,
 };
@@ -27,29 +25,6 @@ use crate::podman::{self, Engine, EngineError};
 use crate::pools::{Pools, PoolsConfig};
 use crate::runtimes::Runtimes;
 use crate::workloads::WorkloadStore;
-
-/// What every verb handler can reach.
-#[derive(Debug)]
-pub struct AgentContext {
-    pub config: Config,
-    pub engine: Engine,
-    pub health: Health,
-    pub metrics: Metrics,
-    /// `None` when `COOLD_FIREWALL=off`.
-    pub firewall: Option<FirewallStore>,
-    pub discovery: DiscoveryHandle,
-    /// The deny filter's policy on `POST /containers`.
-    pub deny: DenyPolicy,
-    /// Allowed OCI runtimes and their per-runtime engine services.
-    pub runtimes: Runtimes,
-    pub dns: DnsHandle,
-    /// Workload specs (`COOLD_WORKLOADS_DIR`).
-    pub workloads: WorkloadStore,
-    /// Warm pools and tenant claims.
-    pub pools: Pools,
-    /// The build driver; `None` unless `COOLD_BUILDER_ENABLED=1`.
-    pub builds: Option<Arc<Builds>>,
-}
 
 /// Why the agent could not start or had to stop.
 #[derive(Debug, thiserror::Error)]

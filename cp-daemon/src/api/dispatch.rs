@@ -8,9 +8,9 @@ use futures_util::Stream;
 use http::StatusCode;
 use serde::Serialize;
 
+use super::context::AgentContext;
 use super::error::ApiError;
 use super::verbs::Verb;
-use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };

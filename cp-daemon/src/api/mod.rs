@@ -2,6 +2,7 @@
 //! server (bearer token, optional TLS) and the loopback health listener.
 
 mod auth;
+mod context;
 pub mod decode;
 mod dispatch;
 mod error;
@@ -12,6 +13,7 @@ mod serve_thread;
 mod verbs;
 
 pub use auth::BearerToken;
+pub use context::AgentContext;
 pub use decode::json as parse_body;
 pub use dispatch::{dispatch, ByteStream, Reply, ReplyBody, VerbRequest};
 pub use error::{ApiError, ErrorBody};

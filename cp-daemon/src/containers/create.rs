@@ -10,7 +10,7 @@ use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 
 use super::types::{CreateContainer, Created, MountKind, Protocol, RestartPolicy};
 use super::{view, NAMESPACE_LABEL};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, runtime_error, ApiError};
 use crate::deny;
 use crate::host::MANAGED_LABEL;

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use super::logs::to_line;
 use super::types::{ExecOutput, ExecRequest};
 use super::{managed, Target};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError, ByteStream};
 use crate::podman::{Engine, EngineError};
 

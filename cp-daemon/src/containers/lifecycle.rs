@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::types::{DeleteRequest, HealthcheckResult, StopRequest};
 use super::{managed, Target};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError};
 use crate::podman::{raw, EngineError};
 

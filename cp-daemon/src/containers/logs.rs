@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 
 use super::types::LogLine;
 use super::{managed, Target};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError, ByteStream};
 
 /// Query of the logs verb, parsed.

@@ -19,7 +19,7 @@ pub use lifecycle::{delete, healthcheck, restart, start, stop};
 pub use logs::logs;
 pub use view::inspect;
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::ApiError;
 use crate::host::MANAGED_LABEL;
 use crate::podman::Engine;

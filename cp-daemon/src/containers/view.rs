@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::types::{ContainerInfo, ContainerState};
 use super::{check_id, NAMESPACE_LABEL};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::ApiError;
 use crate::host::MANAGED_LABEL;
 use crate::podman::{raw, Engine, EngineError};

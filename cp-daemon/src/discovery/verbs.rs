@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::endpoint::{Change, Observed};
 use super::observe::NAMESPACE_LABEL;
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{parse_body, ApiError, Reply};
 use crate::host::MANAGED_LABEL;
 use crate::podman::raw;

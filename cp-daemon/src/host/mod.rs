@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::ApiError;
 use crate::podman::{Engine, EngineError};
 

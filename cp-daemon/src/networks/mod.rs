@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError};
 use crate::containers::{check_id, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;

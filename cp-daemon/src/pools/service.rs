@@ -18,7 +18,7 @@ use super::dirs::{owner, ContainerDirs};
 use super::pool::{Book, Held, Limits, Member, Take};
 use super::warm::{self, discard, remove_container, wait_ready, Warmed};
 use super::{PoolError, NAME_PREFIX, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::ApiError;
 use crate::podman::raw;
 use crate::sync::{Outcome, Periodic, Retry, StateSync};

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::dirs::{check_secret_name, MAX_SECRETS, MAX_SECRETS_BYTES};
 pub use super::service::{ClaimView, MappingView, PoolView, ReleaseView, SyncView};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError, Reply};
 use crate::workloads::check_name;
 

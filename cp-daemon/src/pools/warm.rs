@@ -11,7 +11,7 @@ use bollard::models::{Mount, MountType};
 
 use super::dirs::{owner, ContainerDirs};
 use super::{PoolError, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::containers;
 use crate::workloads::{create_request, StoredSpec};
 

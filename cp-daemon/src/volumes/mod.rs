@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{decode, ApiError};
 use crate::containers::{check_id, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::parse::SpecError;
 use super::spec::WorkloadSpec;
 use super::store::{StoreError, StoredSpec};
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{ApiError, Reply};
 use crate::pools::verbs::PoolView;
 
