@@ -6,6 +6,7 @@
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::containers::LogsQuery;
 
 /// Parses a JSON body into `T`. An empty body reads as `{}`, so verbs whose
 /// body is all optional (`stop {timeout?}`) accept none. Errors name the
@@ -97,6 +98,34 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
         .map(|(_, v)| v.as_str())
 }
 
+/// The query of `GET /containers/{id}/logs`: `tail` (a count or `all`),
+/// `since` (unix seconds), `follow` and `timestamps`.
+pub fn logs_query(query: &str) -> Result<LogsQuery, ApiError> {
+    let pairs = query_pairs(query)?;
+    let tail = match query_value(&pairs, "tail") {
+        None | Some("all") => "all".to_string(),
+        Some(n) => n
+            .parse::<u32>()
+            .map_err(|_| ApiError::bad_request("tail", "tail must be a line count or `all`"))?
+            .to_string(),
+    };
+    let since = match query_value(&pairs, "since") {
+        None => 0,
+        Some(s) => s.parse::<i32>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            ApiError::bad_request(
+                "since",
+                "since must be unix seconds (a non-negative integer)",
+            )
+        })?,
+    };
+    Ok(LogsQuery {
+        follow: query_flag(&pairs, "follow")?,
+        timestamps: query_flag(&pairs, "timestamps")?,
+        tail,
+        since,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +178,30 @@ mod tests {
         let bad = query_pairs("follow=maybe").unwrap();
         assert!(query_flag(&bad, "follow").is_err());
         assert!(query_pairs("a=%zz").is_err());
+    }
+
+    #[test]
+    fn logs_query_parses_and_names_bad_fields() {
+        let q = logs_query("follow=true&tail=5&since=10&timestamps=1").unwrap();
+        assert_eq!(
+            q,
+            LogsQuery {
+                follow: true,
+                timestamps: true,
+                tail: "5".into(),
+                since: 10
+            }
+        );
+        assert_eq!(logs_query("").unwrap().tail, "all");
+        for (q, field) in [
+            ("tail=x", "tail"),
+            ("since=-1", "since"),
+            ("follow=2", "follow"),
+        ] {
+            match logs_query(q) {
+                Err(ApiError::BadRequest { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::context::AgentContext;
+use super::decode;
 use super::error::ApiError;
 use super::verbs::Verb;
 use crate::firewall::{
@@ -93,53 +94,81 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
     let query = req.query.as_deref().unwrap_or("");
     let body = &req.body;
     match req.verb {
-        Verb::ImagePull => Reply::ok(images::pull(ctx, body).await?),
-        Verb::ImageList => Reply::ok(images::list(ctx).await?),
+        Verb::ImagePull => {
+            let req: images::PullRequest = decode::json(body)?;
+            Reply::ok(images::pull(&ctx.engine, &req).await?)
+        }
+        Verb::ImageList => Reply::ok(images::list(&ctx.engine).await?),
         Verb::ImageDelete { reference } => {
-            images::delete(ctx, &reference, query).await?;
+            images::check_ref("ref", &reference)?;
+            let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            images::delete(&ctx.engine, &reference, force).await?;
             Reply::no_content()
         }
-        Verb::ContainerCreate => Reply::created(containers::create(ctx, body).await?),
+        Verb::ContainerCreate => {
+            let req: containers::types::CreateContainer = decode::json(body)?;
+            Reply::created(containers::create(&ctx.engine, &ctx.runtimes, &ctx.deny, &req).await?)
+        }
         Verb::ContainerStart { id } => {
-            containers::start(ctx, &id).await?;
+            containers::start(&ctx.engine, &ctx.runtimes, &id).await?;
             Reply::no_content()
         }
         Verb::ContainerStop { id } => {
-            containers::stop(ctx, &id, body).await?;
+            let req: containers::types::StopRequest = decode::json(body)?;
+            containers::stop(&ctx.engine, &ctx.runtimes, &id, &req).await?;
             Reply::no_content()
         }
         Verb::ContainerRestart { id } => {
-            containers::restart(ctx, &id, body).await?;
+            let req: containers::types::StopRequest = decode::json(body)?;
+            containers::restart(&ctx.engine, &ctx.runtimes, &id, &req).await?;
             Reply::no_content()
         }
         Verb::ContainerDelete { id } => {
-            containers::delete(ctx, &id, query, body).await?;
+            // `force` from the body or `?force=true`.
+            let req: containers::types::DeleteRequest = decode::json(body)?;
+            let force = req.force || decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            containers::delete(&ctx.engine, &ctx.runtimes, &id, force).await?;
             Reply::no_content()
         }
-        Verb::ContainerInspect { id } => Reply::ok(containers::inspect(ctx, &id).await?),
-        Verb::ContainerLogs { id } => Reply::stream(containers::logs(ctx, &id, query).await?),
-        Verb::ContainerExec { id } => match containers::exec(ctx, &id, body).await? {
-            containers::ExecReply::Done(out) => Reply::ok(out),
-            containers::ExecReply::Streaming(s) => Reply::stream(s),
-        },
-        Verb::ContainerHealthcheck { id } => Reply::ok(containers::healthcheck(ctx, &id).await?),
-        Verb::VolumeCreate => Reply::created(volumes::create(ctx, body).await?),
+        Verb::ContainerInspect { id } => Reply::ok(containers::inspect(&ctx.engine, &id).await?),
+        Verb::ContainerLogs { id } => {
+            let q = decode::logs_query(query)?;
+            Reply::stream(containers::logs(&ctx.engine, &ctx.runtimes, &id, &q).await?)
+        }
+        Verb::ContainerExec { id } => {
+            let req: containers::types::ExecRequest = decode::json(body)?;
+            match containers::exec(&ctx.engine, &ctx.runtimes, &id, &req).await? {
+                containers::ExecReply::Done(out) => Reply::ok(out),
+                containers::ExecReply::Streaming(s) => Reply::stream(s),
+            }
+        }
+        Verb::ContainerHealthcheck { id } => {
+            Reply::ok(containers::healthcheck(&ctx.engine, &ctx.runtimes, &id).await?)
+        }
+        Verb::VolumeCreate => {
+            let req: volumes::CreateVolume = decode::json(body)?;
+            Reply::created(volumes::create(&ctx.engine, &req).await?)
+        }
         Verb::VolumeDelete { name } => {
-            volumes::delete(ctx, &name, query).await?;
+            let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            volumes::delete(&ctx.engine, &name, force).await?;
             Reply::no_content()
         }
-        Verb::VolumeInspect { name } => Reply::ok(volumes::inspect(ctx, &name).await?),
-        Verb::NetworkCreate => Reply::created(networks::create(ctx, body).await?),
+        Verb::VolumeInspect { name } => Reply::ok(volumes::inspect(&ctx.engine, &name).await?),
+        Verb::NetworkCreate => {
+            let req: networks::CreateNetwork = decode::json(body)?;
+            Reply::created(networks::create(&ctx.engine, &req).await?)
+        }
         Verb::NetworkDelete { name } => {
-            networks::delete(ctx, &name).await?;
+            networks::delete(&ctx.engine, &name).await?;
             Reply::no_content()
         }
-        Verb::NetworkList => Reply::ok(networks::list(ctx).await?),
-        Verb::HostInfo => Reply::ok(host::info(ctx).await?),
+        Verb::NetworkList => Reply::ok(networks::list(&ctx.engine).await?),
+        Verb::HostInfo => Reply::ok(host::info(&ctx.engine, &ctx.config).await?),
         Verb::HostContainers => Reply::ok(host::containers(&ctx.engine).await?),
         Verb::HostStats => Reply::ok(host::stats(&ctx.engine).await?),
         Verb::FirewallAllow => {
-            let rule = super::decode::json::<RuleRequest>(&req.body)?
+            let rule = decode::json::<RuleRequest>(&req.body)?
                 .validate()
                 .map_err(firewall::FirewallError::from)?;
             let (view, created) = store(ctx)?.allow(rule).await?;
@@ -162,13 +191,13 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             Reply::no_content()
         }
         Verb::FirewallBulk => {
-            let body = super::decode::json::<BulkRequest>(&req.body)?;
+            let body = decode::json::<BulkRequest>(&req.body)?;
             let rules =
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.bulk(rules).await?)
         }
         Verb::FirewallReconcile => {
-            let body = super::decode::json::<ReconcileRequest>(&req.body)?;
+            let body = decode::json::<ReconcileRequest>(&req.body)?;
             let namespace = body
                 .namespace
                 .as_deref()

@@ -5,8 +5,14 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::verbs::RouteError;
+use crate::containers::ContainerError;
 use crate::firewall::{FirewallError, RuleError};
-use crate::podman::EngineError;
+use crate::host::HostError;
+use crate::images::ImageError;
+use crate::networks::NetworkError;
+use crate::podman::{EngineError, InvalidField};
+use crate::runtimes::RuntimeError;
+use crate::volumes::VolumeError;
 
 /// An error a verb returns to its caller.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,84 @@ impl From<FirewallError> for ApiError {
                 field,
             },
             other => ApiError::Firewall(other.to_string()),
+        }
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(InvalidField { field, message }: InvalidField) -> Self {
+        ApiError::BadRequest { field, message }
+    }
+}
+
+/// A policy refusal of `field`: 403 naming it.
+fn denied(InvalidField { field, message }: InvalidField) -> ApiError {
+    ApiError::Forbidden { field, message }
+}
+
+/// A runtime refusal as the API answers it: 403 not allowed, 422 not
+/// installed, both naming `runtime`.
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::NotAllowed { .. } => ApiError::forbidden("runtime", e.to_string()),
+            RuntimeError::NotInstalled { .. } => ApiError::Unprocessable {
+                field: "runtime".into(),
+                message: e.to_string(),
+            },
+            RuntimeError::Engine(inner) => ApiError::Engine(inner),
+        }
+    }
+}
+
+impl From<ContainerError> for ApiError {
+    fn from(e: ContainerError) -> Self {
+        match e {
+            ContainerError::Invalid(f) => f.into(),
+            ContainerError::Denied(f) => denied(f),
+            ContainerError::Runtime(e) => e.into(),
+            ContainerError::Engine(e) => ApiError::Engine(e),
+            ContainerError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::Invalid(f) => f.into(),
+            ImageError::Engine(e) => ApiError::Engine(e),
+            ImageError::Registry(m) => ApiError::BadGateway(m),
+        }
+    }
+}
+
+impl From<VolumeError> for ApiError {
+    fn from(e: VolumeError) -> Self {
+        match e {
+            VolumeError::Invalid(f) => f.into(),
+            VolumeError::Denied(f) => denied(f),
+            VolumeError::Engine(e) => ApiError::Engine(e),
+        }
+    }
+}
+
+impl From<NetworkError> for ApiError {
+    fn from(e: NetworkError) -> Self {
+        match e {
+            NetworkError::Invalid(f) => f.into(),
+            NetworkError::Denied(f) => denied(f),
+            NetworkError::Engine(e) => ApiError::Engine(e),
+        }
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Engine(e) => ApiError::Engine(e),
+            e @ HostError::Proc(_) => ApiError::Internal(e.to_string()),
+            HostError::Uname(m) => ApiError::Internal(m),
         }
     }
 }
@@ -181,6 +265,53 @@ mod tests {
         for (e, status, field) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
             assert_eq!(e.body().field.as_deref(), field, "{e:?}");
+        }
+    }
+}
+
+/// The create body's path before any I/O: decode, validation and the deny
+/// filter, as the API answers them.
+#[cfg(test)]
+mod create_fuzz {
+    use super::*;
+    use crate::containers::types::CreateContainer;
+    use crate::containers::{check_denied, validate};
+    use crate::deny::DenyPolicy;
+    use proptest::prelude::*;
+
+    /// Decoding, validation and the deny filter on one body; the parts of
+    /// create that run before any I/O.
+    fn judge(body: &[u8]) -> Result<(), ApiError> {
+        let req: CreateContainer = super::super::decode::json(body)?;
+        validate(&req)?;
+        Ok(check_denied(&req, &DenyPolicy::default())?)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_are_a_4xx_naming_a_field_never_a_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = judge(&body) {
+                prop_assert!(e.status().is_client_error(), "{e:?}");
+                prop_assert!(e.body().field.is_some(), "{e:?}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_field_values_are_a_4xx_naming_a_field(
+            key in prop::sample::select(vec!["name", "image", "cmd", "env", "labels", "ports", "mounts",
+                "memory_bytes", "nano_cpus", "healthcheck", "runtime", "user", "working_dir", "hostname",
+                "network", "cap_add", "security_opt", "devices", "pid_mode", "restart_policy"]),
+            value in "[ -~]{0,40}",
+        ) {
+            // The value as JSON when it parses, else as a string.
+            let v: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            let body = serde_json::json!({"image": "localhost/x:v1", key: v}).to_string();
+            if let Err(e) = judge(body.as_bytes()) {
+                prop_assert!(e.status().is_client_error(), "{e:?}");
+                prop_assert!(e.body().field.is_some(), "{body}: {e:?}");
+            }
         }
     }
 }

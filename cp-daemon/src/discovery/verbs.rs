@@ -52,7 +52,7 @@ pub fn validate_service_id(id: &str) -> Result<(), ApiError> {
 
 /// A container id or name, checked like every container verb checks one.
 pub fn validate_container_id(id: &str) -> Result<(), ApiError> {
-    crate::containers::check_id("container_id", id)
+    crate::containers::check_id("container_id", id).map_err(ApiError::from)
 }
 
 fn store_err(e: super::StoreError) -> ApiError {

@@ -43,6 +43,24 @@ pub enum EngineError {
     Failed(String),
 }
 
+/// A value the agent would hand the engine (an id, a name, an image
+/// reference, a create field) is malformed: the caller must fix `field`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidField {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> InvalidField {
+        InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl EngineError {
     /// Sorts a bollard error by what the caller can do about it. `what`
     /// names the object for a 404 ("container web-1").

@@ -591,9 +591,10 @@ impl Pools {
         if let Some(stored) = reuse {
             // A restart clears processes and the tmpfs; the dirs are empty.
             let restarted = async {
-                crate::containers::restart(ctx, &held.member.id, br#"{"timeout": 1}"#)
+                let stop = crate::containers::types::StopRequest { timeout: Some(1) };
+                crate::containers::restart(&ctx.engine, &ctx.runtimes, &held.member.id, &stop)
                     .await
-                    .map_err(PoolError::Api)?;
+                    .map_err(|e| PoolError::Api(e.into()))?;
                 wait_ready(ctx, &held.member.id, stored).await
             }
             .await;
@@ -758,7 +759,9 @@ impl Pools {
             let running = c.state == "running";
             if let Some(rec) = claims.get(&name) {
                 if !running {
-                    if let Err(e) = crate::containers::start(ctx, &c.id).await {
+                    if let Err(e) =
+                        crate::containers::start(&ctx.engine, &ctx.runtimes, &c.id).await
+                    {
                         tracing::warn!(container = %name, error = %e, "claimed pool container did not start again");
                     }
                 }

@@ -55,16 +55,21 @@ pub async fn warm(ctx: &AgentContext, stored: &StoredSpec) -> Result<Warmed, Poo
         .insert(POOL_HASH_LABEL.into(), stored.hash.clone());
     req.labels
         .insert(POOL_AGENT_LABEL.into(), ctx.pools.agent_tag().to_string());
-    let created = containers::create_with(ctx, &req, |body| harden(body, stored, &dirs)).await;
+    let created = containers::create_with(&ctx.engine, &ctx.runtimes, &ctx.deny, &req, |body| {
+        harden(body, stored, &dirs)
+    })
+    .await;
     let id = match created {
         Ok(c) => c.id,
         Err(e) => {
             let _ = dirs.remove();
-            return Err(PoolError::Api(e));
+            return Err(PoolError::Api(e.into()));
         }
     };
     let ready = async {
-        containers::start(ctx, &id).await.map_err(PoolError::Api)?;
+        containers::start(&ctx.engine, &ctx.runtimes, &id)
+            .await
+            .map_err(|e| PoolError::Api(e.into()))?;
         wait_ready(ctx, &id, stored).await
     }
     .await;
@@ -127,7 +132,9 @@ pub async fn wait_ready(
         .unwrap_or_default();
     let deadline = Instant::now() + start_period + READY_GRACE;
     loop {
-        let info = containers::inspect(ctx, id).await.map_err(PoolError::Api)?;
+        let info = containers::inspect(&ctx.engine, id)
+            .await
+            .map_err(|e| PoolError::Api(e.into()))?;
         if !info.state.running
             && info.state.status != "created"
             && info.state.status != "configured"
@@ -147,7 +154,7 @@ pub async fn wait_ready(
             if stored.spec.healthcheck.is_none() {
                 return Ok(());
             }
-            match containers::healthcheck(ctx, id).await {
+            match containers::healthcheck(&ctx.engine, &ctx.runtimes, id).await {
                 Ok(r) if r.status == "healthy" => return Ok(()),
                 Ok(r) if r.status == "unhealthy" => {
                     return Err(PoolError::NotReady(format!(
@@ -156,7 +163,7 @@ pub async fn wait_ready(
                     )))
                 }
                 Ok(_) => {}
-                Err(e) => return Err(PoolError::Api(e)),
+                Err(e) => return Err(PoolError::Api(e.into())),
             }
         }
         if Instant::now() >= deadline {
@@ -183,9 +190,11 @@ pub async fn discard(ctx: &AgentContext, name: &str, dirs: &ContainerDirs) {
 /// Force-removes a container (kill, no grace: a pool container holds
 /// nothing the agent has not already wiped or uploaded).
 pub async fn remove_container(ctx: &AgentContext, name: &str) -> Result<(), PoolError> {
-    match containers::delete(ctx, name, "force=true", b"").await {
+    match containers::delete(&ctx.engine, &ctx.runtimes, name, true).await {
         Ok(()) => Ok(()),
-        Err(crate::api::ApiError::Engine(crate::podman::EngineError::NotFound { .. })) => Ok(()),
-        Err(e) => Err(PoolError::Api(e)),
+        Err(containers::ContainerError::Engine(crate::podman::EngineError::NotFound {
+            ..
+        })) => Ok(()),
+        Err(e) => Err(PoolError::Api(e.into())),
     }
 }

@@ -273,8 +273,5 @@ pub fn check(spec: &WorkloadSpec, policy: &DenyPolicy) -> Result<(), SpecError> 
             SpecError::denied(key, d.reason)
         }
     })?;
-    crate::containers::validate(&req).map_err(|e| {
-        let b = e.body();
-        SpecError::new(spec_key(b.field.as_deref().unwrap_or("spec")), b.error)
-    })
+    crate::containers::validate(&req).map_err(|e| SpecError::new(spec_key(&e.field), e.message))
 }
