@@ -3,6 +3,9 @@
 //!
 //! Pure: no I/O here.
 
+use std::str::FromStr;
+
+use hickory_proto::rr::RecordType;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -126,6 +129,31 @@ pub fn logs_query(query: &str) -> Result<LogsQuery, ApiError> {
     })
 }
 
+/// The query of `GET /dns/lookup/{name}`: `type=` (default A) is the only
+/// parameter.
+pub fn dns_lookup_query(query: Option<&str>) -> Result<RecordType, ApiError> {
+    let mut qtype = RecordType::A;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("type", v)) => {
+                qtype = RecordType::from_str(&v.to_ascii_uppercase()).map_err(|_| {
+                    ApiError::BadRequest {
+                        field: "type".into(),
+                        message: format!("type: unknown record type {v:?} (A, AAAA, …)"),
+                    }
+                })?
+            }
+            _ => {
+                return Err(ApiError::BadRequest {
+                    field: "query".into(),
+                    message: format!("query: unknown parameter {pair:?}; only type= is accepted"),
+                })
+            }
+        }
+    }
+    Ok(qtype)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +231,33 @@ mod tests {
                 other => panic!("{q}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn register_body_errors_name_the_field() {
+        let e = json::<crate::discovery::verbs::RegisterRequest>(br#"{"container_id":"x"}"#)
+            .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field == "service_id"),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(
+            br#"{"service_id":"web","container_id":"x","ports":["80"]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field.starts_with("ports")),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(
+            br#"{"service_id":"web","container_id":"x","extra":1}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field == "extra"),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(b"not json").unwrap_err();
+        assert!(matches!(e, ApiError::BadRequest { .. }), "{e}");
     }
 }

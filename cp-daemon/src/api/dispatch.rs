@@ -208,17 +208,34 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.reconcile(namespace.as_deref(), rules).await?)
         }
-        Verb::ServicesRegister => discovery::verbs::register(ctx, &req.body).await,
+        Verb::ServicesRegister => {
+            let body: discovery::verbs::RegisterRequest = decode::json(&req.body)?;
+            let row = discovery::verbs::register(
+                &ctx.engine,
+                &ctx.discovery,
+                &ctx.config.namespaces,
+                &body,
+            )
+            .await?;
+            Reply::with_status(StatusCode::CREATED, row)
+        }
         Verb::ServiceEndpoints { service_id } => {
-            discovery::verbs::endpoints(ctx, &service_id).await
+            Reply::ok(discovery::verbs::endpoints(&ctx.discovery, &service_id).await?)
         }
         Verb::ServiceEndpointDelete {
             service_id,
             container_id,
-        } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
+        } => {
+            discovery::verbs::deregister(&ctx.engine, &ctx.discovery, &service_id, &container_id)
+                .await?;
+            Reply::no_content()
+        }
         Verb::OpenApi => Reply::ok(super::openapi::document_json()),
-        Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
-        Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
+        Verb::DnsLookup { name } => {
+            let qtype = decode::dns_lookup_query(req.query.as_deref())?;
+            Reply::ok(dns::verbs::lookup(&ctx.dns, &name, qtype)?)
+        }
+        Verb::DnsStats => Reply::ok(dns::verbs::stats(&ctx.dns, &ctx.health)),
         Verb::WorkloadPut => workloads::verbs::put(ctx, body),
         Verb::WorkloadList => workloads::verbs::list(ctx),
         Verb::WorkloadGet { id } => workloads::verbs::get(ctx, &id),

@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use super::verbs::RouteError;
 use crate::containers::ContainerError;
+use crate::discovery::verbs::DiscoveryError;
+use crate::discovery::StoreError;
+use crate::dns::verbs::LookupError;
 use crate::firewall::{FirewallError, RuleError};
 use crate::host::HostError;
 use crate::images::ImageError;
@@ -143,6 +146,31 @@ impl From<HostError> for ApiError {
             HostError::Engine(e) => ApiError::Engine(e),
             e @ HostError::Proc(_) => ApiError::Internal(e.to_string()),
             HostError::Uname(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<DiscoveryError> for ApiError {
+    fn from(e: DiscoveryError) -> Self {
+        match e {
+            DiscoveryError::Invalid(f) => f.into(),
+            DiscoveryError::NoContainer(m) => ApiError::NotFound(m),
+            DiscoveryError::Unmanaged(InvalidField { field, message }) => {
+                ApiError::Unprocessable { field, message }
+            }
+            DiscoveryError::Engine(e) => ApiError::Engine(e),
+            DiscoveryError::Store(StoreError::Unavailable(m)) => ApiError::Unavailable(m),
+            DiscoveryError::Store(other) => ApiError::Internal(other.to_string()),
+            DiscoveryError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        ApiError::BadRequest {
+            field: "name".into(),
+            message: e.to_string(),
         }
     }
 }
