@@ -31,12 +31,12 @@ pub struct AgentContext {
     /// The deny filter's policy on `POST /containers`.
     pub deny: DenyPolicy,
     /// Allowed OCI runtimes and their per-runtime engine services.
-    pub runtimes: Runtimes,
+    pub runtimes: Arc<Runtimes>,
     pub dns: DnsHandle,
     /// Workload specs (`COOLD_WORKLOADS_DIR`).
-    pub workloads: WorkloadStore,
+    pub workloads: Arc<WorkloadStore>,
     /// Warm pools and tenant claims.
-    pub pools: Pools,
+    pub pools: Arc<Pools>,
     /// The build driver; `None` unless `COOLD_BUILDER_ENABLED=1`.
     pub builds: Option<Arc<Builds>>,
 }

@@ -15,7 +15,7 @@ use super::verbs::Verb;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{containers, discovery, dns, host, images, networks, pools, volumes, workloads};
+use crate::{containers, discovery, dns, host, images, networks, pools, volumes};
 
 /// A body that arrives over time (logs with `follow`, streamed exec). Each
 /// item is one NDJSON line; the stream ends when the source ends, and is
@@ -236,14 +236,38 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             Reply::ok(dns::verbs::lookup(&ctx.dns, &name, qtype)?)
         }
         Verb::DnsStats => Reply::ok(dns::verbs::stats(&ctx.dns, &ctx.health)),
-        Verb::WorkloadPut => workloads::verbs::put(ctx, body),
-        Verb::WorkloadList => workloads::verbs::list(ctx),
-        Verb::WorkloadGet { id } => workloads::verbs::get(ctx, &id),
-        Verb::WorkloadDelete { id } => workloads::verbs::delete(ctx, &id),
-        Verb::TenantClaim { tenant } => pools::verbs::claim(ctx, &tenant, body).await,
-        Verb::TenantRelease { tenant } => pools::verbs::release(ctx, &tenant, body).await,
-        Verb::TenantStatus { tenant } => pools::verbs::status(ctx, &tenant),
-        Verb::TenantSync { tenant } => pools::verbs::sync(ctx, &tenant, body).await,
+        Verb::WorkloadPut => {
+            let (view, replaced) = pools::workloads::put(&ctx.pools, body)?;
+            let status = if replaced {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Reply::with_status(status, view)
+        }
+        Verb::WorkloadList => Reply::ok(pools::workloads::list(&ctx.pools)),
+        Verb::WorkloadGet { id } => Reply::ok(pools::workloads::get(&ctx.pools, &id)?),
+        Verb::WorkloadDelete { id } => {
+            pools::workloads::delete(&ctx.pools, &id)?;
+            Reply::no_content()
+        }
+        // The tenant from the path is checked before the body is decoded.
+        Verb::TenantClaim { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::ClaimRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::claim(&ctx.pools, &tenant, &req).await?)
+        }
+        Verb::TenantRelease { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::ReleaseRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::release(&ctx.pools, &tenant, &req).await?)
+        }
+        Verb::TenantStatus { tenant } => Reply::ok(pools::verbs::status(&ctx.pools, &tenant)?),
+        Verb::TenantSync { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::SyncRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::sync(&ctx.pools, &tenant, &req).await?)
+        }
     }
 }
 

@@ -14,8 +14,11 @@ use crate::host::HostError;
 use crate::images::ImageError;
 use crate::networks::NetworkError;
 use crate::podman::{EngineError, InvalidField};
+use crate::pools::workloads::WorkloadError;
+use crate::pools::PoolError;
 use crate::runtimes::RuntimeError;
 use crate::volumes::VolumeError;
+use crate::workloads::{SpecError, StoreError as SpecStoreError};
 
 /// An error a verb returns to its caller.
 #[derive(Debug, thiserror::Error)]
@@ -175,14 +178,79 @@ impl From<LookupError> for ApiError {
     }
 }
 
-fn engine_message(e: &EngineError) -> String {
-    match e {
-        EngineError::NotFound { .. }
-        | EngineError::Conflict(_)
-        | EngineError::Rejected(_)
-        | EngineError::Failed(_) => e.to_string(),
-        _ => format!("container engine unavailable: {e}"),
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> ApiError {
+        let message = e.to_string();
+        if e.denied {
+            ApiError::Forbidden {
+                field: e.field,
+                message,
+            }
+        } else {
+            ApiError::BadRequest {
+                field: e.field,
+                message,
+            }
+        }
     }
+}
+
+impl From<SpecStoreError> for ApiError {
+    fn from(e: SpecStoreError) -> ApiError {
+        match e {
+            SpecStoreError::Spec(e) => e.into(),
+            SpecStoreError::NotFound(id) => ApiError::NotFound(format!("workload {id} not found")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> ApiError {
+        match e {
+            PoolError::Container(e) => e.into(),
+            PoolError::Name(e) => e.into(),
+            PoolError::Invalid(f) => f.into(),
+            e @ (PoolError::WorkloadNotFound(_)
+            | PoolError::NoClaim(_)
+            | PoolError::NoClaimOn { .. }) => ApiError::NotFound(e.to_string()),
+            e @ (PoolError::InProgress { .. } | PoolError::WorkloadClaimed(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e @ PoolError::Full { .. } => ApiError::TooManyRequests(e.to_string()),
+            e @ PoolError::NoSyncSection(_) => ApiError::Unprocessable {
+                field: "workload".into(),
+                message: e.to_string(),
+            },
+            e @ PoolError::ManualSyncOff(_) => {
+                ApiError::forbidden("sync.policy.manual", e.to_string())
+            }
+            PoolError::NotReady(m) => {
+                ApiError::Unavailable(format!("pool container not ready: {m}"))
+            }
+            e @ (PoolError::SyncFailed(_) | PoolError::Download(_) | PoolError::Upload(_)) => {
+                ApiError::BadGateway(e.to_string())
+            }
+            other @ (PoolError::Dirs(_) | PoolError::Claims(_)) => {
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<WorkloadError> for ApiError {
+    fn from(e: WorkloadError) -> ApiError {
+        match e {
+            WorkloadError::Invalid(f) => f.into(),
+            WorkloadError::Name(e) => e.into(),
+            WorkloadError::Store(e) => e.into(),
+            WorkloadError::Pool(e) => e.into(),
+        }
+    }
+}
+
+fn engine_message(e: &EngineError) -> String {
+    e.caller_message()
 }
 
 /// The JSON body of every error answer: `{error, field?}`.

@@ -46,7 +46,7 @@ pub enum ContainerError {
     /// The runtime asked for is not allowed or not installed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error(transparent)]
+    #[error("{}", .0.caller_message())]
     Engine(#[from] EngineError),
     #[error("internal error: {0}")]
     Internal(String),

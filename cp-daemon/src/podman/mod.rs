@@ -62,6 +62,18 @@ impl InvalidField {
 }
 
 impl EngineError {
+    /// The message a caller sees: what went wrong with the object, or that
+    /// the engine itself is unavailable.
+    pub fn caller_message(&self) -> String {
+        match self {
+            EngineError::NotFound { .. }
+            | EngineError::Conflict(_)
+            | EngineError::Rejected(_)
+            | EngineError::Failed(_) => self.to_string(),
+            _ => format!("container engine unavailable: {self}"),
+        }
+    }
+
     /// Sorts a bollard error by what the caller can do about it. `what`
     /// names the object for a 404 ("container web-1").
     pub fn classify(e: bollard::errors::Error, what: &str) -> EngineError {
