@@ -12,7 +12,7 @@ use crate::api::{self, AgentContext, BearerToken, ServeError};
 use crate::broker_client;
 use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
-use crate::deny::DenyPolicy;
+use crate::containers::deny::DenyPolicy;
 use crate::discovery::{self, CorrosionStore, EndpointStore, SqliteStore, StoreError};
 use crate::dns::{self, DnsError};
 use crate::firewall::{

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::builds::Builds;
 use crate::config::Config;
-use crate::deny::DenyPolicy;
+use crate::containers::deny::DenyPolicy;
 use crate::discovery::DiscoveryHandle;
 use crate::dns::DnsHandle;
 use crate::firewall::FirewallStore;

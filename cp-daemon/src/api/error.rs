@@ -370,9 +370,9 @@ mod tests {
 #[cfg(test)]
 mod create_fuzz {
     use super::*;
+    use crate::containers::deny::DenyPolicy;
     use crate::containers::types::CreateContainer;
     use crate::containers::{check_denied, validate};
-    use crate::deny::DenyPolicy;
     use proptest::prelude::*;
 
     /// Decoding, validation and the deny filter on one body; the parts of

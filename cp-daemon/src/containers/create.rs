@@ -8,9 +8,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 
+use super::deny::{self, DenyPolicy};
 use super::types::{CreateContainer, Created, MountKind, Protocol, RestartPolicy};
 use super::{view, ContainerError, NAMESPACE_LABEL};
-use crate::deny::{self, DenyPolicy};
 use crate::host::MANAGED_LABEL;
 use crate::podman::{Engine, EngineError, InvalidField};
 use crate::runtimes::{CreatePath, Runtimes};

@@ -7,6 +7,7 @@
 //! else on the host are out of reach. Inspect reads any container.
 
 mod create;
+pub mod deny;
 mod exec;
 mod lifecycle;
 mod logs;

@@ -30,8 +30,8 @@ pub use service::{run, Pools, PoolsConfig};
 
 use std::sync::Arc;
 
+use crate::containers::deny::DenyPolicy;
 use crate::containers::ContainerError;
-use crate::deny::DenyPolicy;
 use crate::podman::{Engine, InvalidField};
 use crate::runtimes::Runtimes;
 use crate::workloads::{SpecError, WorkloadStore};

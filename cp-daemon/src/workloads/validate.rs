@@ -10,8 +10,8 @@ use std::path::{Component, Path};
 
 use super::parse::SpecError;
 use super::spec::WorkloadSpec;
+use crate::containers::deny::{self, DenyPolicy};
 use crate::containers::types::{CreateContainer, Healthcheck, PortMapping};
-use crate::deny::{self, DenyPolicy};
 
 /// Default memory limit when the spec sets none (secure default: every pool
 /// container is capped).
