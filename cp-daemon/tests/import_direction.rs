@@ -244,7 +244,7 @@ fn named_modules(line: &str, module: &[String]) -> Vec<(String, String)> {
     let mut i = 0;
     while i < line.len() {
         let rest = &line[i..];
-        let boundary = line[..i].chars().next_back().map_or(true, |c| !is_ident(c));
+        let boundary = line[..i].chars().next_back().is_none_or(|c| !is_ident(c));
         if boundary && rest.starts_with("crate::") {
             let after = &rest["crate::".len()..];
             if let Some(group) = after.strip_prefix('{') {
