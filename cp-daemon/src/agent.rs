@@ -8,15 +8,13 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, BearerToken, ServeError};
+use crate::api::{self, AgentContext, BearerToken, ServeError};
 use crate::broker_client;
 use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
-use crate::deny::DenyPolicy;
-use crate::discovery::{
-    self, CorrosionStore, DiscoveryHandle, EndpointStore, SqliteStore, StoreError,
-};
-use crate::dns::{self, DnsError, DnsHandle};
+use crate::containers::deny::DenyPolicy;
+use crate::discovery::{self, CorrosionStore, EndpointStore, SqliteStore, StoreError};
+use crate::dns::{self, DnsError};
 use crate::firewall::{
     self, FirewallError, FirewallStore, IptablesPlane, NftPlane, SnapshotPaths, StoreConfig,
 };
@@ -24,32 +22,9 @@ use crate::health::{Health, Status};
 use crate::hosttools::ToolRunner;
 use crate::metrics::Metrics;
 use crate::podman::{self, Engine, EngineError};
-use crate::pools::{Pools, PoolsConfig};
+use crate::pools::{PoolDeps, Pools, PoolsConfig};
 use crate::runtimes::Runtimes;
 use crate::workloads::WorkloadStore;
-
-/// What every verb handler can reach.
-#[derive(Debug)]
-pub struct AgentContext {
-    pub config: Config,
-    pub engine: Engine,
-    pub health: Health,
-    pub metrics: Metrics,
-    /// `None` when `COOLD_FIREWALL=off`.
-    pub firewall: Option<FirewallStore>,
-    pub discovery: DiscoveryHandle,
-    /// The deny filter's policy on `POST /containers`.
-    pub deny: DenyPolicy,
-    /// Allowed OCI runtimes and their per-runtime engine services.
-    pub runtimes: Runtimes,
-    pub dns: DnsHandle,
-    /// Workload specs (`COOLD_WORKLOADS_DIR`).
-    pub workloads: WorkloadStore,
-    /// Warm pools and tenant claims.
-    pub pools: Pools,
-    /// The build driver; `None` unless `COOLD_BUILDER_ENABLED=1`.
-    pub builds: Option<Arc<Builds>>,
-}
 
 /// Why the agent could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -112,17 +87,31 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let deny = DenyPolicy {
         bind_allowlist: config.bind_allowlist.clone(),
     };
-    let runtimes = Runtimes::new(
+    let runtimes = Arc::new(Runtimes::new(
         config.allowed_runtimes.clone(),
         config.podman_bin.clone(),
         config.runtime_dir.clone(),
-    );
+    ));
     // Specs are judged by the same deny policy as a create; a bad file
     // fails start naming file, key and line.
-    let workloads = WorkloadStore::open(&config.pools.workloads_dir, deny.clone())?;
+    let workloads = Arc::new(WorkloadStore::open(
+        &config.pools.workloads_dir,
+        deny.clone(),
+    )?);
     let stop = CancellationToken::new();
     let state_sync = crate::sync::StateSync::from_config(&config.sync, tools_for(&config));
-    let pools = Pools::open(pools_config(&config), state_sync, stop.child_token())?;
+    let pool_deps = PoolDeps {
+        engine: engine.clone(),
+        runtimes: runtimes.clone(),
+        deny: deny.clone(),
+        workloads: workloads.clone(),
+    };
+    let pools = Arc::new(Pools::open(
+        pools_config(&config),
+        pool_deps,
+        state_sync,
+        stop.child_token(),
+    )?);
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     // DNS reads discovery's view; its servers wait for their bridges on
     // their own, so nothing here blocks on a namespace network existing.
@@ -184,9 +173,9 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     }
     {
         ctx.health.register(crate::pools::COMPONENT, false);
-        let (ctx, stop) = (ctx.clone(), stop.clone());
+        let (pools, health, stop) = (ctx.pools.clone(), ctx.health.clone(), stop.clone());
         tasks.spawn(async move {
-            crate::pools::run(ctx, stop).await;
+            crate::pools::run(pools, health, stop).await;
             "pools"
         });
     }

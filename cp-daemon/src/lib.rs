@@ -11,7 +11,6 @@ pub mod broker_client;
 pub mod builds;
 pub mod config;
 pub mod containers;
-pub mod deny;
 pub mod discovery;
 pub mod dns;
 pub mod firewall;

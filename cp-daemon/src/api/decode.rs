@@ -3,9 +3,13 @@
 //!
 //! Pure: no I/O here.
 
+use std::str::FromStr;
+
+use hickory_proto::rr::RecordType;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::containers::LogsQuery;
 
 /// Parses a JSON body into `T`. An empty body reads as `{}`, so verbs whose
 /// body is all optional (`stop {timeout?}`) accept none. Errors name the
@@ -97,6 +101,59 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
         .map(|(_, v)| v.as_str())
 }
 
+/// The query of `GET /containers/{id}/logs`: `tail` (a count or `all`),
+/// `since` (unix seconds), `follow` and `timestamps`.
+pub fn logs_query(query: &str) -> Result<LogsQuery, ApiError> {
+    let pairs = query_pairs(query)?;
+    let tail = match query_value(&pairs, "tail") {
+        None | Some("all") => "all".to_string(),
+        Some(n) => n
+            .parse::<u32>()
+            .map_err(|_| ApiError::bad_request("tail", "tail must be a line count or `all`"))?
+            .to_string(),
+    };
+    let since = match query_value(&pairs, "since") {
+        None => 0,
+        Some(s) => s.parse::<i32>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            ApiError::bad_request(
+                "since",
+                "since must be unix seconds (a non-negative integer)",
+            )
+        })?,
+    };
+    Ok(LogsQuery {
+        follow: query_flag(&pairs, "follow")?,
+        timestamps: query_flag(&pairs, "timestamps")?,
+        tail,
+        since,
+    })
+}
+
+/// The query of `GET /dns/lookup/{name}`: `type=` (default A) is the only
+/// parameter.
+pub fn dns_lookup_query(query: Option<&str>) -> Result<RecordType, ApiError> {
+    let mut qtype = RecordType::A;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("type", v)) => {
+                qtype = RecordType::from_str(&v.to_ascii_uppercase()).map_err(|_| {
+                    ApiError::BadRequest {
+                        field: "type".into(),
+                        message: format!("type: unknown record type {v:?} (A, AAAA, …)"),
+                    }
+                })?
+            }
+            _ => {
+                return Err(ApiError::BadRequest {
+                    field: "query".into(),
+                    message: format!("query: unknown parameter {pair:?}; only type= is accepted"),
+                })
+            }
+        }
+    }
+    Ok(qtype)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +206,58 @@ mod tests {
         let bad = query_pairs("follow=maybe").unwrap();
         assert!(query_flag(&bad, "follow").is_err());
         assert!(query_pairs("a=%zz").is_err());
+    }
+
+    #[test]
+    fn logs_query_parses_and_names_bad_fields() {
+        let q = logs_query("follow=true&tail=5&since=10&timestamps=1").unwrap();
+        assert_eq!(
+            q,
+            LogsQuery {
+                follow: true,
+                timestamps: true,
+                tail: "5".into(),
+                since: 10
+            }
+        );
+        assert_eq!(logs_query("").unwrap().tail, "all");
+        for (q, field) in [
+            ("tail=x", "tail"),
+            ("since=-1", "since"),
+            ("follow=2", "follow"),
+        ] {
+            match logs_query(q) {
+                Err(ApiError::BadRequest { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn register_body_errors_name_the_field() {
+        let e = json::<crate::discovery::verbs::RegisterRequest>(br#"{"container_id":"x"}"#)
+            .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field == "service_id"),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(
+            br#"{"service_id":"web","container_id":"x","ports":["80"]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field.starts_with("ports")),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(
+            br#"{"service_id":"web","container_id":"x","extra":1}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ApiError::BadRequest { ref field, .. } if field == "extra"),
+            "{e}"
+        );
+        let e = json::<crate::discovery::verbs::RegisterRequest>(b"not json").unwrap_err();
+        assert!(matches!(e, ApiError::BadRequest { .. }), "{e}");
     }
 }

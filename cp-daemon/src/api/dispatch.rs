@@ -8,13 +8,14 @@ use futures_util::Stream;
 use http::StatusCode;
 use serde::Serialize;
 
+use super::context::AgentContext;
+use super::decode;
 use super::error::ApiError;
 use super::verbs::Verb;
-use crate::agent::AgentContext;
 use crate::firewall::{
     self, BulkRequest, FirewallStore, ReconcileRequest, RuleId, RuleList, RuleRequest,
 };
-use crate::{containers, discovery, dns, host, images, networks, pools, volumes, workloads};
+use crate::{containers, discovery, dns, host, images, networks, pools, volumes};
 
 /// A body that arrives over time (logs with `follow`, streamed exec). Each
 /// item is one NDJSON line; the stream ends when the source ends, and is
@@ -93,53 +94,81 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
     let query = req.query.as_deref().unwrap_or("");
     let body = &req.body;
     match req.verb {
-        Verb::ImagePull => Reply::ok(images::pull(ctx, body).await?),
-        Verb::ImageList => Reply::ok(images::list(ctx).await?),
+        Verb::ImagePull => {
+            let req: images::PullRequest = decode::json(body)?;
+            Reply::ok(images::pull(&ctx.engine, &req).await?)
+        }
+        Verb::ImageList => Reply::ok(images::list(&ctx.engine).await?),
         Verb::ImageDelete { reference } => {
-            images::delete(ctx, &reference, query).await?;
+            images::check_ref("ref", &reference)?;
+            let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            images::delete(&ctx.engine, &reference, force).await?;
             Reply::no_content()
         }
-        Verb::ContainerCreate => Reply::created(containers::create(ctx, body).await?),
+        Verb::ContainerCreate => {
+            let req: containers::types::CreateContainer = decode::json(body)?;
+            Reply::created(containers::create(&ctx.engine, &ctx.runtimes, &ctx.deny, &req).await?)
+        }
         Verb::ContainerStart { id } => {
-            containers::start(ctx, &id).await?;
+            containers::start(&ctx.engine, &ctx.runtimes, &id).await?;
             Reply::no_content()
         }
         Verb::ContainerStop { id } => {
-            containers::stop(ctx, &id, body).await?;
+            let req: containers::types::StopRequest = decode::json(body)?;
+            containers::stop(&ctx.engine, &ctx.runtimes, &id, &req).await?;
             Reply::no_content()
         }
         Verb::ContainerRestart { id } => {
-            containers::restart(ctx, &id, body).await?;
+            let req: containers::types::StopRequest = decode::json(body)?;
+            containers::restart(&ctx.engine, &ctx.runtimes, &id, &req).await?;
             Reply::no_content()
         }
         Verb::ContainerDelete { id } => {
-            containers::delete(ctx, &id, query, body).await?;
+            // `force` from the body or `?force=true`.
+            let req: containers::types::DeleteRequest = decode::json(body)?;
+            let force = req.force || decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            containers::delete(&ctx.engine, &ctx.runtimes, &id, force).await?;
             Reply::no_content()
         }
-        Verb::ContainerInspect { id } => Reply::ok(containers::inspect(ctx, &id).await?),
-        Verb::ContainerLogs { id } => Reply::stream(containers::logs(ctx, &id, query).await?),
-        Verb::ContainerExec { id } => match containers::exec(ctx, &id, body).await? {
-            containers::ExecReply::Done(out) => Reply::ok(out),
-            containers::ExecReply::Streaming(s) => Reply::stream(s),
-        },
-        Verb::ContainerHealthcheck { id } => Reply::ok(containers::healthcheck(ctx, &id).await?),
-        Verb::VolumeCreate => Reply::created(volumes::create(ctx, body).await?),
+        Verb::ContainerInspect { id } => Reply::ok(containers::inspect(&ctx.engine, &id).await?),
+        Verb::ContainerLogs { id } => {
+            let q = decode::logs_query(query)?;
+            Reply::stream(containers::logs(&ctx.engine, &ctx.runtimes, &id, &q).await?)
+        }
+        Verb::ContainerExec { id } => {
+            let req: containers::types::ExecRequest = decode::json(body)?;
+            match containers::exec(&ctx.engine, &ctx.runtimes, &id, &req).await? {
+                containers::ExecReply::Done(out) => Reply::ok(out),
+                containers::ExecReply::Streaming(s) => Reply::stream(s),
+            }
+        }
+        Verb::ContainerHealthcheck { id } => {
+            Reply::ok(containers::healthcheck(&ctx.engine, &ctx.runtimes, &id).await?)
+        }
+        Verb::VolumeCreate => {
+            let req: volumes::CreateVolume = decode::json(body)?;
+            Reply::created(volumes::create(&ctx.engine, &req).await?)
+        }
         Verb::VolumeDelete { name } => {
-            volumes::delete(ctx, &name, query).await?;
+            let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
+            volumes::delete(&ctx.engine, &name, force).await?;
             Reply::no_content()
         }
-        Verb::VolumeInspect { name } => Reply::ok(volumes::inspect(ctx, &name).await?),
-        Verb::NetworkCreate => Reply::created(networks::create(ctx, body).await?),
+        Verb::VolumeInspect { name } => Reply::ok(volumes::inspect(&ctx.engine, &name).await?),
+        Verb::NetworkCreate => {
+            let req: networks::CreateNetwork = decode::json(body)?;
+            Reply::created(networks::create(&ctx.engine, &req).await?)
+        }
         Verb::NetworkDelete { name } => {
-            networks::delete(ctx, &name).await?;
+            networks::delete(&ctx.engine, &name).await?;
             Reply::no_content()
         }
-        Verb::NetworkList => Reply::ok(networks::list(ctx).await?),
-        Verb::HostInfo => Reply::ok(host::info(ctx).await?),
+        Verb::NetworkList => Reply::ok(networks::list(&ctx.engine).await?),
+        Verb::HostInfo => Reply::ok(host::info(&ctx.engine, &ctx.config).await?),
         Verb::HostContainers => Reply::ok(host::containers(&ctx.engine).await?),
         Verb::HostStats => Reply::ok(host::stats(&ctx.engine).await?),
         Verb::FirewallAllow => {
-            let rule = super::decode::json::<RuleRequest>(&req.body)?
+            let rule = decode::json::<RuleRequest>(&req.body)?
                 .validate()
                 .map_err(firewall::FirewallError::from)?;
             let (view, created) = store(ctx)?.allow(rule).await?;
@@ -162,13 +191,13 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
             Reply::no_content()
         }
         Verb::FirewallBulk => {
-            let body = super::decode::json::<BulkRequest>(&req.body)?;
+            let body = decode::json::<BulkRequest>(&req.body)?;
             let rules =
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.bulk(rules).await?)
         }
         Verb::FirewallReconcile => {
-            let body = super::decode::json::<ReconcileRequest>(&req.body)?;
+            let body = decode::json::<ReconcileRequest>(&req.body)?;
             let namespace = body
                 .namespace
                 .as_deref()
@@ -179,25 +208,66 @@ pub async fn dispatch(ctx: &AgentContext, req: VerbRequest) -> Result<Reply, Api
                 firewall::validate_all(&body.rules).map_err(firewall::FirewallError::from)?;
             Reply::ok(store(ctx)?.reconcile(namespace.as_deref(), rules).await?)
         }
-        Verb::ServicesRegister => discovery::verbs::register(ctx, &req.body).await,
+        Verb::ServicesRegister => {
+            let body: discovery::verbs::RegisterRequest = decode::json(&req.body)?;
+            let row = discovery::verbs::register(
+                &ctx.engine,
+                &ctx.discovery,
+                &ctx.config.namespaces,
+                &body,
+            )
+            .await?;
+            Reply::with_status(StatusCode::CREATED, row)
+        }
         Verb::ServiceEndpoints { service_id } => {
-            discovery::verbs::endpoints(ctx, &service_id).await
+            Reply::ok(discovery::verbs::endpoints(&ctx.discovery, &service_id).await?)
         }
         Verb::ServiceEndpointDelete {
             service_id,
             container_id,
-        } => discovery::verbs::deregister(ctx, &service_id, &container_id).await,
+        } => {
+            discovery::verbs::deregister(&ctx.engine, &ctx.discovery, &service_id, &container_id)
+                .await?;
+            Reply::no_content()
+        }
         Verb::OpenApi => Reply::ok(super::openapi::document_json()),
-        Verb::DnsLookup { name } => dns::verbs::lookup(&ctx.dns, &name, req.query.as_deref()),
-        Verb::DnsStats => dns::verbs::stats(&ctx.dns, &ctx.health),
-        Verb::WorkloadPut => workloads::verbs::put(ctx, body),
-        Verb::WorkloadList => workloads::verbs::list(ctx),
-        Verb::WorkloadGet { id } => workloads::verbs::get(ctx, &id),
-        Verb::WorkloadDelete { id } => workloads::verbs::delete(ctx, &id),
-        Verb::TenantClaim { tenant } => pools::verbs::claim(ctx, &tenant, body).await,
-        Verb::TenantRelease { tenant } => pools::verbs::release(ctx, &tenant, body).await,
-        Verb::TenantStatus { tenant } => pools::verbs::status(ctx, &tenant),
-        Verb::TenantSync { tenant } => pools::verbs::sync(ctx, &tenant, body).await,
+        Verb::DnsLookup { name } => {
+            let qtype = decode::dns_lookup_query(req.query.as_deref())?;
+            Reply::ok(dns::verbs::lookup(&ctx.dns, &name, qtype)?)
+        }
+        Verb::DnsStats => Reply::ok(dns::verbs::stats(&ctx.dns, &ctx.health)),
+        Verb::WorkloadPut => {
+            let (view, replaced) = pools::workloads::put(&ctx.pools, body)?;
+            let status = if replaced {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Reply::with_status(status, view)
+        }
+        Verb::WorkloadList => Reply::ok(pools::workloads::list(&ctx.pools)),
+        Verb::WorkloadGet { id } => Reply::ok(pools::workloads::get(&ctx.pools, &id)?),
+        Verb::WorkloadDelete { id } => {
+            pools::workloads::delete(&ctx.pools, &id)?;
+            Reply::no_content()
+        }
+        // The tenant from the path is checked before the body is decoded.
+        Verb::TenantClaim { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::ClaimRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::claim(&ctx.pools, &tenant, &req).await?)
+        }
+        Verb::TenantRelease { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::ReleaseRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::release(&ctx.pools, &tenant, &req).await?)
+        }
+        Verb::TenantStatus { tenant } => Reply::ok(pools::verbs::status(&ctx.pools, &tenant)?),
+        Verb::TenantSync { tenant } => {
+            pools::verbs::check_tenant(&tenant)?;
+            let req: pools::verbs::SyncRequest = decode::json(body)?;
+            Reply::ok(pools::verbs::sync(&ctx.pools, &tenant, &req).await?)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! server (bearer token, optional TLS) and the loopback health listener.
 
 mod auth;
+mod context;
 pub mod decode;
 mod dispatch;
 mod error;
@@ -12,6 +13,7 @@ mod serve_thread;
 mod verbs;
 
 pub use auth::BearerToken;
+pub use context::AgentContext;
 pub use decode::json as parse_body;
 pub use dispatch::{dispatch, ByteStream, Reply, ReplyBody, VerbRequest};
 pub use error::{ApiError, ErrorBody};
@@ -19,17 +21,3 @@ pub use rest::{api_router, health_router};
 pub use serve::{bind, load_tls, serve, serve_on_thread, ServeError};
 pub use serve_thread::ServeThread;
 pub use verbs::{RouteError, Verb, API_PREFIX};
-
-/// A runtime refusal as the API answers it: 403 not allowed, 422 not
-/// installed, both naming `runtime`.
-pub fn runtime_error(e: crate::runtimes::RuntimeError) -> ApiError {
-    use crate::runtimes::RuntimeError;
-    match e {
-        RuntimeError::NotAllowed { .. } => ApiError::forbidden("runtime", e.to_string()),
-        RuntimeError::NotInstalled { .. } => ApiError::Unprocessable {
-            field: "runtime".into(),
-            message: e.to_string(),
-        },
-        RuntimeError::Engine(inner) => ApiError::Engine(inner),
-    }
-}

@@ -25,12 +25,12 @@ use crate::pools::verbs::{
     ClaimRequest, ClaimView, MappingView, PoolView, ReleaseRequest, ReleaseView, SyncRequest,
     SyncView, TenantStatus,
 };
+use crate::pools::workloads::{WorkloadList, WorkloadView};
 use crate::volumes::{CreateVolume, VolumeInfo};
 use crate::workloads::spec::{
     Deploy, Limits, OnRelease, PoolSpec, Resources, SpecHealthcheck, SpecPort, VolumeTarget,
     Volumes, WorkloadSpec,
 };
-use crate::workloads::verbs::{WorkloadList, WorkloadView};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -14,10 +14,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::auth::BearerToken;
+use super::context::AgentContext;
 use super::dispatch::{dispatch, ReplyBody, VerbRequest};
 use super::error::ApiError;
 use super::verbs::Verb;
-use crate::agent::AgentContext;
 
 /// Most a request body may carry; larger bodies are refused before parsing.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use coolify_proto::v1::{server_msg, Response, ServerMsg, VerbFrame};
 use http::{Method, StatusCode};
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::api::{dispatch, ApiError, Reply, ReplyBody, Verb, VerbRequest};
 
 /// Runs one frame and returns the answer to send back, or `None` for

@@ -24,7 +24,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 pub use backoff::Backoff;
 pub use frames::{answer, to_response};
 
-use crate::agent::AgentContext;
+use crate::api::AgentContext;
 use crate::config::BrokerLink;
 use crate::health::Status;
 

@@ -8,21 +8,36 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 
+use super::deny::{self, DenyPolicy};
 use super::types::{CreateContainer, Created, MountKind, Protocol, RestartPolicy};
-use super::{view, NAMESPACE_LABEL};
-use crate::agent::AgentContext;
-use crate::api::{decode, runtime_error, ApiError};
-use crate::deny;
+use super::{view, ContainerError, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;
-use crate::podman::{Engine, EngineError};
-use crate::runtimes::CreatePath;
+use crate::podman::{Engine, EngineError, InvalidField};
+use crate::runtimes::{CreatePath, Runtimes};
 
 /// Smallest memory limit the engine accepts (runc refuses less).
 const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
 
-pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<Created, ApiError> {
-    let req: CreateContainer = decode::json(body)?;
-    create_with(ctx, &req, |_| {}).await
+pub async fn create(
+    engine: &Engine,
+    runtimes: &Runtimes,
+    policy: &DenyPolicy,
+    req: &CreateContainer,
+) -> Result<Created, ContainerError> {
+    create_with(engine, runtimes, policy, req, |_| {}).await
+}
+
+/// The deny filter's verdict as a container error: a malformed value is
+/// invalid, a refused one denied.
+pub fn check_denied(req: &CreateContainer, policy: &DenyPolicy) -> Result<(), ContainerError> {
+    deny::check(req, policy).map_err(|d| {
+        let field = InvalidField::new(d.field, d.reason);
+        if d.malformed {
+            ContainerError::Invalid(field)
+        } else {
+            ContainerError::Denied(field)
+        }
+    })
 }
 
 /// Create from a decoded request, with the same checks as `POST
@@ -30,29 +45,21 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<Created, ApiError
 /// own state and secrets binds, read-only root, tmpfs quotas) to the engine
 /// body the filter has passed.
 pub async fn create_with(
-    ctx: &AgentContext,
+    main: &Engine,
+    runtimes: &Runtimes,
+    policy: &DenyPolicy,
     req: &CreateContainer,
     extra: impl FnOnce(&mut ContainerCreateBody),
-) -> Result<Created, ApiError> {
+) -> Result<Created, ContainerError> {
     let req = req.clone();
     validate(&req)?;
-    deny::check(&req, &ctx.deny).map_err(|d| {
-        if d.malformed {
-            ApiError::bad_request(d.field, d.reason)
-        } else {
-            ApiError::forbidden(d.field, d.reason)
-        }
-    })?;
-    let path = ctx
-        .runtimes
-        .plan(&ctx.engine, req.runtime.as_deref())
-        .await
-        .map_err(runtime_error)?;
+    check_denied(&req, policy)?;
+    let path = runtimes.plan(main, req.runtime.as_deref()).await?;
     let mut spec = engine_spec(&req);
     extra(&mut spec);
     match path {
         CreatePath::Default { runtime } => {
-            let (id, warnings) = create_on(&ctx.engine, &req, spec).await?;
+            let (id, warnings) = create_on(main, &req, spec).await?;
             Ok(Created {
                 id,
                 runtime,
@@ -72,7 +79,7 @@ pub async fn create_with(
             if let Some(hc) = with_field.host_config.as_mut() {
                 hc.runtime = Some(runtime.clone());
             }
-            let (id, warnings) = create_on(&ctx.engine, &req, with_field).await?;
+            let (id, warnings) = create_on(main, &req, with_field).await?;
             if !probe {
                 return Ok(Created {
                     id,
@@ -80,9 +87,9 @@ pub async fn create_with(
                     warnings,
                 });
             }
-            let got = view::read(&ctx.engine, &id).await?.oci_runtime;
+            let got = view::read(main, &id).await?.oci_runtime;
             let honoured = got == runtime;
-            ctx.runtimes.record_probe(honoured);
+            runtimes.record_probe(honoured);
             if honoured {
                 return Ok(Created {
                     id,
@@ -92,8 +99,7 @@ pub async fn create_with(
             }
             // The engine ignored the field: this container runs the wrong
             // runtime. Remove it and create through the runtime's service.
-            ctx.engine
-                .docker
+            main.docker
                 .remove_container(
                     &id,
                     Some(RemoveContainerOptions {
@@ -103,12 +109,7 @@ pub async fn create_with(
                 )
                 .await
                 .map_err(|e| EngineError::classify(e, "probe container"))?;
-            let engine = ctx
-                .runtimes
-                .services
-                .engine(&runtime)
-                .await
-                .map_err(runtime_error)?;
+            let engine = runtimes.services.engine(&runtime).await?;
             let (id, warnings) = create_on(&engine, &req, spec).await?;
             Ok(Created {
                 id,
@@ -123,7 +124,7 @@ async fn create_on(
     engine: &Engine,
     req: &CreateContainer,
     spec: ContainerCreateBody,
-) -> Result<(String, Vec<String>), ApiError> {
+) -> Result<(String, Vec<String>), EngineError> {
     let what = format!("image {}", req.image);
     let created = engine
         .docker
@@ -139,9 +140,9 @@ async fn create_on(
     Ok((created.id, created.warnings))
 }
 
-fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
+fn no_nul(field: &str, s: &str) -> Result<(), InvalidField> {
     if s.contains('\0') {
-        Err(ApiError::bad_request(
+        Err(InvalidField::new(
             field,
             format!("{field} must not contain NUL"),
         ))
@@ -150,11 +151,11 @@ fn no_nul(field: &str, s: &str) -> Result<(), ApiError> {
     }
 }
 
-fn plain(field: &str, s: &str) -> Result<(), ApiError> {
+fn plain(field: &str, s: &str) -> Result<(), InvalidField> {
     if super::is_plain_name(s, 253) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(InvalidField::new(
             field,
             format!("{field} must match [A-Za-z0-9][A-Za-z0-9_.-]* (at most 253 characters)"),
         ))
@@ -163,7 +164,7 @@ fn plain(field: &str, s: &str) -> Result<(), ApiError> {
 
 /// Checks what the engine would otherwise turn into a 500, so that bad
 /// input is always a 400 naming its field.
-pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
+pub fn validate(req: &CreateContainer) -> Result<(), InvalidField> {
     crate::images::check_ref("image", &req.image)?;
     if let Some(name) = &req.name {
         plain("name", name)?;
@@ -184,7 +185,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     for (k, v) in &req.env {
         let field = format!("env.{k}");
         if k.is_empty() || k.contains('=') || k.contains('\0') {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "env",
                 "environment names must be non-empty, without `=` or NUL",
             ));
@@ -193,13 +194,13 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     }
     for (k, v) in &req.labels {
         if k.is_empty() || k.contains('\0') || k.contains('=') {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "labels",
                 "label keys must be non-empty, without `=` or NUL",
             ));
         }
         if k == MANAGED_LABEL || k == NAMESPACE_LABEL {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 format!("labels.{k}"),
                 format!("{k} is set by the agent"),
             ));
@@ -208,10 +209,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     }
     if let Some(w) = &req.working_dir {
         if !w.starts_with('/') {
-            return Err(ApiError::bad_request(
-                "working_dir",
-                "must be an absolute path",
-            ));
+            return Err(InvalidField::new("working_dir", "must be an absolute path"));
         }
         no_nul("working_dir", w)?;
     }
@@ -221,7 +219,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
             && u.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.-:".contains(c));
         if !ok {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "user",
                 "user must be NAME, UID or UID:GID",
             ));
@@ -229,7 +227,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     }
     if let Some(m) = req.memory_bytes {
         if !(MIN_MEMORY_BYTES..=i64::MAX as u64).contains(&m) {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "memory_bytes",
                 format!("memory_bytes must be at least {MIN_MEMORY_BYTES}"),
             ));
@@ -241,7 +239,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
             .unwrap_or(1)
             * 1_000_000_000;
         if n < 10_000_000 || n > max {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "nano_cpus",
                 format!(
                     "nano_cpus must be between 10000000 (0.01 CPU) and {max} (this host's CPUs)"
@@ -251,14 +249,14 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     }
     for (i, p) in req.ports.iter().enumerate() {
         if p.container_port == 0 {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 format!("ports[{i}].container_port"),
                 "port must be 1-65535",
             ));
         }
         if let Some(ip) = &p.host_ip {
             if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(ApiError::bad_request(
+                return Err(InvalidField::new(
                     format!("ports[{i}].host_ip"),
                     "host_ip must be an IP address",
                 ));
@@ -270,7 +268,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
     }
     if let Some(hc) = &req.healthcheck {
         if hc.test.is_empty() {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "healthcheck.test",
                 "healthcheck.test needs a command",
             ));
@@ -284,7 +282,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
         ] {
             if let Some(ms) = v {
                 if !(1000..=86_400_000).contains(&ms) {
-                    return Err(ApiError::bad_request(
+                    return Err(InvalidField::new(
                         field,
                         format!("{field} must be between 1000 and 86400000"),
                     ));
@@ -292,7 +290,7 @@ pub fn validate(req: &CreateContainer) -> Result<(), ApiError> {
             }
         }
         if hc.start_period_ms.is_some_and(|ms| ms > 86_400_000) {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "healthcheck.start_period_ms",
                 "at most 86400000",
             ));
@@ -392,53 +390,5 @@ fn engine_spec(req: &CreateContainer) -> ContainerCreateBody {
             ..Default::default()
         }),
         ..Default::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// Decoding, validation and the deny filter on one body; the parts of
-    /// create that run before any I/O.
-    fn judge(body: &[u8]) -> Result<(), ApiError> {
-        let req: CreateContainer = decode::json(body)?;
-        validate(&req)?;
-        deny::check(&req, &deny::DenyPolicy::default()).map_err(|d| {
-            if d.malformed {
-                ApiError::bad_request(d.field, d.reason)
-            } else {
-                ApiError::forbidden(d.field, d.reason)
-            }
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
-
-        #[test]
-        fn arbitrary_bytes_are_a_4xx_naming_a_field_never_a_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
-            if let Err(e) = judge(&body) {
-                prop_assert!(e.status().is_client_error(), "{e:?}");
-                prop_assert!(e.body().field.is_some(), "{e:?}");
-            }
-        }
-
-        #[test]
-        fn arbitrary_field_values_are_a_4xx_naming_a_field(
-            key in prop::sample::select(vec!["name", "image", "cmd", "env", "labels", "ports", "mounts",
-                "memory_bytes", "nano_cpus", "healthcheck", "runtime", "user", "working_dir", "hostname",
-                "network", "cap_add", "security_opt", "devices", "pid_mode", "restart_policy"]),
-            value in "[ -~]{0,40}",
-        ) {
-            // The value as JSON when it parses, else as a string.
-            let v: serde_json::Value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
-            let body = serde_json::json!({"image": "localhost/x:v1", key: v}).to_string();
-            if let Err(e) = judge(body.as_bytes()) {
-                prop_assert!(e.status().is_client_error(), "{e:?}");
-                prop_assert!(e.body().field.is_some(), "{body}: {e:?}");
-            }
-        }
     }
 }

@@ -7,10 +7,9 @@ use futures_util::StreamExt;
 
 use super::logs::to_line;
 use super::types::{ExecOutput, ExecRequest};
-use super::{managed, Target};
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError, ByteStream};
-use crate::podman::{Engine, EngineError};
+use super::{managed, ContainerError, LineStream, Target};
+use crate::podman::{Engine, EngineError, InvalidField};
+use crate::runtimes::Runtimes;
 
 /// Output kept per stream of a non-streamed exec; more is dropped and
 /// `truncated` set (stream it instead).
@@ -18,36 +17,40 @@ const OUTPUT_CAP: usize = 1024 * 1024;
 
 pub enum ExecReply {
     Done(ExecOutput),
-    Streaming(ByteStream),
+    Streaming(LineStream),
 }
 
-pub async fn exec(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<ExecReply, ApiError> {
-    let req: ExecRequest = decode::json(body)?;
+pub async fn exec(
+    main: &Engine,
+    runtimes: &Runtimes,
+    id: &str,
+    req: &ExecRequest,
+) -> Result<ExecReply, ContainerError> {
     if req.cmd.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ContainerError::Invalid(InvalidField::new(
             "cmd",
             "cmd needs at least one element",
-        ));
+        )));
     }
     for (i, a) in req.cmd.iter().enumerate() {
         if a.contains('\0') {
-            return Err(ApiError::bad_request(
+            return Err(ContainerError::Invalid(InvalidField::new(
                 format!("cmd[{i}]"),
                 "must not contain NUL",
-            ));
+            )));
         }
     }
     for k in req.env.keys() {
         if k.is_empty() || k.contains('=') || k.contains('\0') {
-            return Err(ApiError::bad_request(
+            return Err(ContainerError::Invalid(InvalidField::new(
                 "env",
                 "names must be non-empty, without `=` or NUL",
-            ));
+            )));
         }
     }
-    let Target { engine, view } = managed(ctx, id).await?;
+    let Target { engine, view } = managed(main, runtimes, id).await?;
     if !view.state.running {
-        return Err(ApiError::Engine(EngineError::Conflict(format!(
+        return Err(ContainerError::Engine(EngineError::Conflict(format!(
             "container {id} is not running ({})",
             view.state.status
         ))));
@@ -84,7 +87,7 @@ pub async fn exec(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<ExecReply
         .await
         .map_err(|e| EngineError::classify(e, &what))?;
     let StartExecResults::Attached { mut output, .. } = started else {
-        return Err(ApiError::Internal("exec started detached".into()));
+        return Err(ContainerError::Internal("exec started detached".into()));
     };
     if req.stream {
         let exec_id = created.id.clone();

@@ -6,18 +6,17 @@ use bollard::query_parameters::{
 };
 use serde::Deserialize;
 
-use super::types::{DeleteRequest, HealthcheckResult, StopRequest};
-use super::{managed, Target};
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError};
-use crate::podman::{raw, EngineError};
+use super::types::{HealthcheckResult, StopRequest};
+use super::{managed, ContainerError, Target};
+use crate::podman::{raw, Engine, EngineError};
+use crate::runtimes::Runtimes;
 
-fn engine_err(id: &str) -> impl Fn(bollard::errors::Error) -> ApiError + '_ {
-    move |e| ApiError::Engine(EngineError::classify(e, &format!("container {id}")))
+fn engine_err(id: &str) -> impl Fn(bollard::errors::Error) -> ContainerError + '_ {
+    move |e| ContainerError::Engine(EngineError::classify(e, &format!("container {id}")))
 }
 
-pub async fn start(ctx: &AgentContext, id: &str) -> Result<(), ApiError> {
-    let Target { engine, .. } = managed(ctx, id).await?;
+pub async fn start(main: &Engine, runtimes: &Runtimes, id: &str) -> Result<(), ContainerError> {
+    let Target { engine, .. } = managed(main, runtimes, id).await?;
     // Starting a running container is not an error (Podman answers 304).
     engine
         .docker
@@ -26,9 +25,13 @@ pub async fn start(ctx: &AgentContext, id: &str) -> Result<(), ApiError> {
         .map_err(engine_err(id))
 }
 
-pub async fn stop(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), ApiError> {
-    let req: StopRequest = decode::json(body)?;
-    let Target { engine, .. } = managed(ctx, id).await?;
+pub async fn stop(
+    main: &Engine,
+    runtimes: &Runtimes,
+    id: &str,
+    req: &StopRequest,
+) -> Result<(), ContainerError> {
+    let Target { engine, .. } = managed(main, runtimes, id).await?;
     engine
         .docker
         .stop_container(
@@ -42,9 +45,13 @@ pub async fn stop(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), ApiEr
         .map_err(engine_err(id))
 }
 
-pub async fn restart(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), ApiError> {
-    let req: StopRequest = decode::json(body)?;
-    let Target { engine, .. } = managed(ctx, id).await?;
+pub async fn restart(
+    main: &Engine,
+    runtimes: &Runtimes,
+    id: &str,
+    req: &StopRequest,
+) -> Result<(), ContainerError> {
+    let Target { engine, .. } = managed(main, runtimes, id).await?;
     engine
         .docker
         .restart_container(
@@ -58,16 +65,15 @@ pub async fn restart(ctx: &AgentContext, id: &str, body: &[u8]) -> Result<(), Ap
         .map_err(engine_err(id))
 }
 
-/// `DELETE /containers/{id}`: `force` from the body or `?force=true`.
+/// `DELETE /containers/{id}`: the transport merges `force` from the body
+/// and `?force=true`.
 pub async fn delete(
-    ctx: &AgentContext,
+    main: &Engine,
+    runtimes: &Runtimes,
     id: &str,
-    query: &str,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    let req: DeleteRequest = decode::json(body)?;
-    let force = req.force || decode::query_flag(&decode::query_pairs(query)?, "force")?;
-    let Target { engine, .. } = managed(ctx, id).await?;
+    force: bool,
+) -> Result<(), ContainerError> {
+    let Target { engine, .. } = managed(main, runtimes, id).await?;
     engine
         .docker
         .remove_container(
@@ -92,22 +98,27 @@ struct LibpodHealthResult {
 /// `POST /containers/{id}/healthcheck/run`: runs the container's check now
 /// through libpod (the compat API has no such call); without systemd this
 /// is how checks run at all (DESIGN.md decision 9).
-pub async fn healthcheck(ctx: &AgentContext, id: &str) -> Result<HealthcheckResult, ApiError> {
-    let Target { engine, .. } = managed(ctx, id).await?;
+pub async fn healthcheck(
+    main: &Engine,
+    runtimes: &Runtimes,
+    id: &str,
+) -> Result<HealthcheckResult, ContainerError> {
+    let Target { engine, .. } = managed(main, runtimes, id).await?;
     let path = format!("{}/containers/{id}/healthcheck", raw::LIBPOD);
     let (status, body) = raw::request(&engine.socket, http::Method::GET, &path, None)
         .await
         .map_err(|e| EngineError::classify_raw(e, &format!("container {id}")))?;
     if status != 200 {
         let message = raw::error_message(&body);
-        return Err(ApiError::Engine(EngineError::from_status(
+        return Err(ContainerError::Engine(EngineError::from_status(
             status,
             message,
             &format!("container {id}"),
         )));
     }
-    let r: LibpodHealthResult = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Engine(EngineError::Failed(format!("healthcheck answer: {e}"))))?;
+    let r: LibpodHealthResult = serde_json::from_slice(&body).map_err(|e| {
+        ContainerError::Engine(EngineError::Failed(format!("healthcheck answer: {e}")))
+    })?;
     Ok(HealthcheckResult {
         status: r.status,
         failing_streak: r.failing_streak,

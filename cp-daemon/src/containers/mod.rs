@@ -7,23 +7,51 @@
 //! else on the host are out of reach. Inspect reads any container.
 
 mod create;
+pub mod deny;
 mod exec;
 mod lifecycle;
 mod logs;
 pub mod types;
 mod view;
 
-pub use create::{create, create_with, validate};
+pub use create::{check_denied, create, create_with, validate};
 pub use exec::{exec, ExecReply};
 pub use lifecycle::{delete, healthcheck, restart, start, stop};
-pub use logs::logs;
+pub use logs::{logs, LogsQuery};
 pub use view::inspect;
 
-use crate::agent::AgentContext;
-use crate::api::ApiError;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
 use crate::host::MANAGED_LABEL;
-use crate::podman::Engine;
+use crate::podman::{Engine, EngineError, InvalidField};
+use crate::runtimes::{RuntimeError, Runtimes};
 use view::LibpodContainer;
+
+/// NDJSON lines that arrive over time (logs with `follow`, streamed exec);
+/// dropping it closes the engine request.
+pub type LineStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// Why a container verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// Malformed input: the caller must fix the field.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// Well-formed, but policy refuses the field (deny filter, a container
+    /// the agent does not manage).
+    #[error("{}", .0.message)]
+    Denied(InvalidField),
+    /// The runtime asked for is not allowed or not installed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{}", .0.caller_message())]
+    Engine(#[from] EngineError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
 
 /// Label carrying the tenancy namespace of an object.
 pub const NAMESPACE_LABEL: &str = "coolify.namespace";
@@ -39,11 +67,11 @@ pub(crate) fn is_plain_name(s: &str, max: usize) -> bool {
 
 /// Checks a container id or name from the path: the engine builds its own
 /// URL from it, so only characters that cannot change that URL pass.
-pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+pub fn check_id(field: &str, id: &str) -> Result<(), InvalidField> {
     if is_plain_name(id, 255) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(InvalidField::new(
             field,
             format!("{field} must be a container id or name ([A-Za-z0-9][A-Za-z0-9_.-]*)"),
         ))
@@ -57,19 +85,19 @@ pub(crate) struct Target {
 }
 
 /// Looks up a managed container: 404 when absent, 403 when not managed.
-pub(crate) async fn managed(ctx: &AgentContext, id: &str) -> Result<Target, ApiError> {
+pub(crate) async fn managed(
+    main: &Engine,
+    runtimes: &Runtimes,
+    id: &str,
+) -> Result<Target, ContainerError> {
     check_id("id", id)?;
-    let view = view::read(&ctx.engine, id).await?;
+    let view = view::read(main, id).await?;
     if view.label(MANAGED_LABEL) != Some("true") {
-        return Err(ApiError::forbidden(
+        return Err(ContainerError::Denied(InvalidField::new(
             "id",
             format!("container {id} is not managed by coolify (no {MANAGED_LABEL}=true label)"),
-        ));
+        )));
     }
-    let engine = ctx
-        .runtimes
-        .engine_for(&ctx.engine, &view.oci_runtime)
-        .await
-        .map_err(crate::api::runtime_error)?;
+    let engine = runtimes.engine_for(main, &view.oci_runtime).await?;
     Ok(Target { view, engine })
 }

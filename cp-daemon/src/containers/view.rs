@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use super::types::{ContainerInfo, ContainerState};
-use super::{check_id, NAMESPACE_LABEL};
-use crate::agent::AgentContext;
-use crate::api::ApiError;
+use super::{check_id, ContainerError, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;
 use crate::podman::{raw, Engine, EngineError};
 
@@ -108,18 +106,18 @@ impl LibpodContainer {
 }
 
 /// Reads a container by id or name; 404 when absent.
-pub(crate) async fn read(engine: &Engine, id: &str) -> Result<LibpodContainer, ApiError> {
+pub(crate) async fn read(engine: &Engine, id: &str) -> Result<LibpodContainer, EngineError> {
     // `id` passed check_id: it cannot change the URL.
     let path = format!("{}/containers/{id}/json", raw::LIBPOD);
     let what = format!("container {id}");
     raw::get_json_at::<LibpodContainer>(&engine.socket, &path)
         .await
-        .map_err(|e| ApiError::Engine(EngineError::classify_raw(e, &what)))?
-        .ok_or(ApiError::Engine(EngineError::NotFound { what }))
+        .map_err(|e| EngineError::classify_raw(e, &what))?
+        .ok_or(EngineError::NotFound { what })
 }
 
 /// `GET /containers/{id}`: any container, managed or not.
-pub async fn inspect(ctx: &AgentContext, id: &str) -> Result<ContainerInfo, ApiError> {
+pub async fn inspect(engine: &Engine, id: &str) -> Result<ContainerInfo, ContainerError> {
     check_id("id", id)?;
-    Ok(read(&ctx.engine, id).await?.into_info())
+    Ok(read(engine, id).await?.into_info())
 }

@@ -1,15 +1,33 @@
 //! The service-endpoint verbs: register a managed container under a
 //! service id, remove it, list a service's endpoints across hosts.
 
-use http::StatusCode;
 use serde::Deserialize;
 
-use super::endpoint::{Change, Observed};
+use super::endpoint::{Change, Endpoint, Observed};
 use super::observe::NAMESPACE_LABEL;
-use crate::agent::AgentContext;
-use crate::api::{parse_body, ApiError, Reply};
+use super::{DiscoveryHandle, StoreError};
+use crate::config::Namespace;
 use crate::host::MANAGED_LABEL;
-use crate::podman::raw;
+use crate::podman::{raw, Engine, EngineError, InvalidField};
+
+/// Why a service verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The container named is not on this host.
+    #[error("{0}")]
+    NoContainer(String),
+    /// The container exists but cannot be registered (not managed).
+    #[error("{}", .0.message)]
+    Unmanaged(InvalidField),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
 
 /// `POST /services/register` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -24,14 +42,11 @@ pub struct RegisterRequest {
     pub ports: Vec<u16>,
 }
 
-fn bad(field: &str, message: String) -> ApiError {
-    ApiError::BadRequest {
-        field: field.into(),
-        message,
-    }
+fn bad(field: &str, message: String) -> InvalidField {
+    InvalidField::new(field, message)
 }
 
-pub fn validate_service_id(id: &str) -> Result<(), ApiError> {
+pub fn validate_service_id(id: &str) -> Result<(), InvalidField> {
     let ok = !id.is_empty()
         && id.len() <= 63
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -51,41 +66,39 @@ pub fn validate_service_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// A container id or name, checked like every container verb checks one.
-pub fn validate_container_id(id: &str) -> Result<(), ApiError> {
+pub fn validate_container_id(id: &str) -> Result<(), InvalidField> {
     crate::containers::check_id("container_id", id)
 }
 
-fn store_err(e: super::StoreError) -> ApiError {
-    match e {
-        super::StoreError::Unavailable(m) => ApiError::Unavailable(m),
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
-pub async fn register(ctx: &AgentContext, body: &[u8]) -> Result<Reply, ApiError> {
-    let req: RegisterRequest = parse_body(body)?;
+/// `POST /services/register`: the registered row, read back.
+pub async fn register(
+    engine: &Engine,
+    discovery: &DiscoveryHandle,
+    namespaces: &[Namespace],
+    req: &RegisterRequest,
+) -> Result<Endpoint, DiscoveryError> {
     validate_service_id(&req.service_id)?;
     validate_container_id(&req.container_id)?;
     if req.ports.contains(&0) {
-        return Err(bad("ports", "ports must be 1-65535".into()));
+        return Err(bad("ports", "ports must be 1-65535".into()).into());
     }
-    let c = raw::inspect_container(&ctx.engine.socket, &req.container_id)
+    let c = raw::inspect_container(&engine.socket, &req.container_id)
         .await
-        .map_err(|e| ApiError::Engine(crate::podman::EngineError::Raw(e)))?
+        .map_err(EngineError::Raw)?
         .ok_or_else(|| {
-            ApiError::NotFound(format!(
+            DiscoveryError::NoContainer(format!(
                 "container_id: no container {:?} on this host",
                 req.container_id
             ))
         })?;
     if c.label(MANAGED_LABEL) != Some("true") {
-        return Err(ApiError::Unprocessable {
-            field: "container_id".into(),
-            message: format!(
+        return Err(DiscoveryError::Unmanaged(InvalidField::new(
+            "container_id",
+            format!(
                 "container {:?} is not managed by coolify (label {MANAGED_LABEL}=true); the sync would drop its row",
                 req.container_id
             ),
-        });
+        )));
     }
     let namespace = c.label(NAMESPACE_LABEL).unwrap_or("default").to_string();
     let ip = c
@@ -93,9 +106,7 @@ pub async fn register(ctx: &AgentContext, body: &[u8]) -> Result<Reply, ApiError
         .as_ref()
         .and_then(|n| n.networks.as_ref())
         .and_then(|nets| {
-            let ns_net = ctx
-                .config
-                .namespaces
+            let ns_net = namespaces
                 .iter()
                 .find(|n| n.name == namespace)
                 .map(|n| n.network.as_str());
@@ -119,7 +130,7 @@ pub async fn register(ctx: &AgentContext, body: &[u8]) -> Result<Reply, ApiError
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".into()),
     };
-    let d = &ctx.discovery;
+    let d = discovery;
     d.store
         .apply(
             &d.host,
@@ -129,52 +140,46 @@ pub async fn register(ctx: &AgentContext, body: &[u8]) -> Result<Reply, ApiError
                 ports: req.ports.clone(),
             }],
         )
-        .await
-        .map_err(store_err)?;
+        .await?;
     d.wrote();
     let row = d
         .store
         .service_rows(&req.service_id)
-        .await
-        .map_err(store_err)?
+        .await?
         .into_iter()
         .find(|r| r.container_id == c.id)
-        .ok_or_else(|| ApiError::Internal("registered row not found on read-back".into()))?;
-    Reply::with_status(StatusCode::CREATED, row)
+        .ok_or_else(|| DiscoveryError::Internal("registered row not found on read-back".into()))?;
+    Ok(row)
 }
 
-pub async fn endpoints(ctx: &AgentContext, service_id: &str) -> Result<Reply, ApiError> {
+pub async fn endpoints(
+    discovery: &DiscoveryHandle,
+    service_id: &str,
+) -> Result<Vec<Endpoint>, DiscoveryError> {
     validate_service_id(service_id)?;
-    let rows = ctx
-        .discovery
-        .store
-        .service_rows(service_id)
-        .await
-        .map_err(store_err)?;
-    Reply::ok(rows)
+    let rows = discovery.store.service_rows(service_id).await?;
+    Ok(rows)
 }
 
 /// 204 also when absent: a reconciling caller may repeat it.
 pub async fn deregister(
-    ctx: &AgentContext,
+    engine: &Engine,
+    discovery: &DiscoveryHandle,
     service_id: &str,
     container_id: &str,
-) -> Result<Reply, ApiError> {
+) -> Result<(), DiscoveryError> {
     validate_service_id(service_id)?;
     validate_container_id(container_id)?;
-    let d = &ctx.discovery;
+    let d = discovery;
     // The caller may name the container by name or short id; the row holds
     // the full id.
-    let full_id = match raw::inspect_container(&ctx.engine.socket, container_id).await {
+    let full_id = match raw::inspect_container(&engine.socket, container_id).await {
         Ok(Some(c)) => c.id,
         _ => container_id.to_string(),
     };
-    d.store
-        .deregister(&d.host, service_id, &full_id)
-        .await
-        .map_err(store_err)?;
+    d.store.deregister(&d.host, service_id, &full_id).await?;
     d.wrote();
-    Reply::no_content()
+    Ok(())
 }
 
 #[cfg(test)]
@@ -206,31 +211,5 @@ mod tests {
         for bad in ["", "../etc", "a/b", "a b", ".hidden"] {
             assert!(validate_container_id(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn register_body_errors_name_the_field() {
-        let e = parse_body::<RegisterRequest>(br#"{"container_id":"x"}"#).unwrap_err();
-        assert!(
-            matches!(e, ApiError::BadRequest { ref field, .. } if field == "service_id"),
-            "{e}"
-        );
-        let e = parse_body::<RegisterRequest>(
-            br#"{"service_id":"web","container_id":"x","ports":["80"]}"#,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(e, ApiError::BadRequest { ref field, .. } if field.starts_with("ports")),
-            "{e}"
-        );
-        let e =
-            parse_body::<RegisterRequest>(br#"{"service_id":"web","container_id":"x","extra":1}"#)
-                .unwrap_err();
-        assert!(
-            matches!(e, ApiError::BadRequest { ref field, .. } if field == "extra"),
-            "{e}"
-        );
-        let e = parse_body::<RegisterRequest>(b"not json").unwrap_err();
-        assert!(matches!(e, ApiError::BadRequest { .. }), "{e}");
     }
 }

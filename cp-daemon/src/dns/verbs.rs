@@ -1,51 +1,37 @@
 //! The DNS verbs: `GET /api/v1/dns/lookup/{name}[?type=]` (what the server
 //! would answer, and why) and `GET /api/v1/dns/stats`.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
-
 use hickory_proto::rr::{Name, RecordType};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
+use super::resolver::Explanation;
 use super::{DnsHandle, NamespaceSnapshot};
-use crate::api::{ApiError, Reply};
 use crate::health::Health;
 
-pub fn lookup(dns: &DnsHandle, name: &str, query: Option<&str>) -> Result<Reply, ApiError> {
-    let mut qtype = RecordType::A;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("type", v)) => {
-                qtype = RecordType::from_str(&v.to_ascii_uppercase()).map_err(|_| {
-                    ApiError::BadRequest {
-                        field: "type".into(),
-                        message: format!("type: unknown record type {v:?} (A, AAAA, …)"),
-                    }
-                })?
-            }
-            _ => {
-                return Err(ApiError::BadRequest {
-                    field: "query".into(),
-                    message: format!("query: unknown parameter {pair:?}; only type= is accepted"),
-                })
-            }
-        }
-    }
+/// Why a lookup could not be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("name: {0:?} is not a DNS name")]
+    NotAName(String),
+}
+
+/// What the server would answer for `name` and `qtype`, and why; the
+/// transport decodes `qtype` from the query.
+pub fn lookup(dns: &DnsHandle, name: &str, qtype: RecordType) -> Result<Explanation, LookupError> {
     let parsed = Name::from_utf8(name)
         .ok()
         .filter(|n| !n.is_root() || name == ".")
-        .ok_or_else(|| ApiError::BadRequest {
-            field: "name".into(),
-            message: format!("name: {name:?} is not a DNS name"),
-        })?;
+        .ok_or_else(|| LookupError::NotAName(name.to_string()))?;
     let mut fqdn = parsed;
     fqdn.set_fqdn(true);
     let table = dns.table.borrow().clone();
-    Reply::ok(dns.resolver.explain(&fqdn, qtype, &table))
+    Ok(dns.resolver.explain(&fqdn, qtype, &table))
 }
 
+/// `GET /dns/stats`.
 #[derive(Debug, Serialize)]
-struct StatsBody {
+pub struct StatsBody {
     upstream: String,
     port: u16,
     names: usize,
@@ -53,7 +39,7 @@ struct StatsBody {
 }
 
 #[derive(Debug, Serialize)]
-struct NamespaceStatsBody {
+pub struct NamespaceStatsBody {
     /// `healthy` (bound), `degraded` (waiting or disabled), `unhealthy`
     /// (failing), with the detail `/healthz` shows.
     server: String,
@@ -62,7 +48,7 @@ struct NamespaceStatsBody {
     counters: NamespaceSnapshot,
 }
 
-pub fn stats(dns: &DnsHandle, health: &Health) -> Result<Reply, ApiError> {
+pub fn stats(dns: &DnsHandle, health: &Health) -> StatsBody {
     let report = health.report();
     let mut snap = dns.stats.snapshot();
     let mut namespaces = BTreeMap::new();
@@ -91,10 +77,10 @@ pub fn stats(dns: &DnsHandle, health: &Health) -> Result<Reply, ApiError> {
             );
         }
     }
-    Reply::ok(StatsBody {
+    StatsBody {
         upstream: dns.upstream.to_string(),
         port: dns.port,
         names: dns.table.borrow().len(),
         namespaces,
-    })
+    }
 }

@@ -9,9 +9,19 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::agent::AgentContext;
-use crate::api::ApiError;
+use crate::config::Config;
 use crate::podman::{Engine, EngineError};
+
+/// Why a host-facts verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("reading /proc: {0}")]
+    Proc(#[source] std::io::Error),
+    #[error("{0}")]
+    Uname(String),
+}
 
 pub use procfs::{LoadAverage, MemoryInfo};
 
@@ -67,17 +77,17 @@ fn cpus() -> usize {
         .unwrap_or(1)
 }
 
-fn engine_err(e: bollard::errors::Error) -> ApiError {
-    ApiError::Engine(EngineError::Api(e))
+fn engine_err(e: bollard::errors::Error) -> HostError {
+    HostError::Engine(EngineError::Api(e))
 }
 
-fn proc_err(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("reading /proc: {e}"))
+fn proc_err(e: std::io::Error) -> HostError {
+    HostError::Proc(e)
 }
 
-pub async fn info(ctx: &AgentContext) -> Result<HostInfo, ApiError> {
-    let version = ctx.engine.docker.version().await.map_err(engine_err)?;
-    let uts = nix::sys::utsname::uname().map_err(|e| ApiError::Internal(e.to_string()))?;
+pub async fn info(engine: &Engine, config: &Config) -> Result<HostInfo, HostError> {
+    let version = engine.docker.version().await.map_err(engine_err)?;
+    let uts = nix::sys::utsname::uname().map_err(|e| HostError::Uname(e.to_string()))?;
     let engine_name = version
         .components
         .as_ref()
@@ -86,7 +96,7 @@ pub async fn info(ctx: &AgentContext) -> Result<HostInfo, ApiError> {
         .unwrap_or_else(|| "engine".into());
     Ok(HostInfo {
         hostname: uts.nodename().to_string_lossy().into_owned(),
-        mgmt_ip: ctx.config.host_mgmt_ip.to_string(),
+        mgmt_ip: config.host_mgmt_ip.to_string(),
         coold_version: env!("CARGO_PKG_VERSION"),
         kernel: uts.release().to_string_lossy().into_owned(),
         arch: uts.machine().to_string_lossy().into_owned(),
@@ -97,20 +107,15 @@ pub async fn info(ctx: &AgentContext) -> Result<HostInfo, ApiError> {
             version: version.version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
         },
-        namespaces: ctx
-            .config
-            .namespaces
-            .iter()
-            .map(|n| n.name.clone())
-            .collect(),
-        builder_enabled: ctx.config.builder_enabled,
+        namespaces: config.namespaces.iter().map(|n| n.name.clone()).collect(),
+        builder_enabled: config.builder_enabled,
     })
 }
 
-pub async fn containers(engine: &Engine) -> Result<Vec<HostContainer>, ApiError> {
+pub async fn containers(engine: &Engine) -> Result<Vec<HostContainer>, EngineError> {
     let list = crate::podman::raw::list_containers(&engine.socket)
         .await
-        .map_err(|e| ApiError::Engine(EngineError::Raw(e)))?;
+        .map_err(EngineError::Raw)?;
     Ok(list
         .into_iter()
         .map(|c| {
@@ -133,7 +138,7 @@ pub async fn containers(engine: &Engine) -> Result<Vec<HostContainer>, ApiError>
         .collect())
 }
 
-pub async fn stats(engine: &Engine) -> Result<HostStats, ApiError> {
+pub async fn stats(engine: &Engine) -> Result<HostStats, HostError> {
     let all = containers(engine).await?;
     Ok(HostStats {
         load: procfs::load().map_err(proc_err)?,

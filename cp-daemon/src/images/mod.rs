@@ -12,9 +12,19 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{CreateImageOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError};
-use crate::podman::{raw, EngineError};
+use crate::podman::{raw, Engine, EngineError, InvalidField};
+
+/// Why an image verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The registry the engine pulled from failed: its message.
+    #[error("{0}")]
+    Registry(String),
+}
 
 /// `POST /images/pull`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -72,7 +82,7 @@ struct EngineImage {
 }
 
 /// Checks an image reference: what may appear in one, nothing else.
-pub fn check_ref(field: &str, r: &str) -> Result<(), ApiError> {
+pub fn check_ref(field: &str, r: &str) -> Result<(), InvalidField> {
     let ok = !r.is_empty()
         && r.len() <= 255
         && r.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -86,22 +96,21 @@ pub fn check_ref(field: &str, r: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(InvalidField::new(
             field,
             format!("{field} must be an image reference such as localhost/tenant/web:v2"),
         ))
     }
 }
 
-pub async fn pull(ctx: &AgentContext, body: &[u8]) -> Result<Pulled, ApiError> {
-    let req: PullRequest = decode::json(body)?;
+pub async fn pull(engine: &Engine, req: &PullRequest) -> Result<Pulled, ImageError> {
     check_ref("ref", &req.reference)?;
     let creds = req.auth.as_ref().map(|a| DockerCredentials {
         username: Some(a.username.clone()),
         password: Some(a.password.clone()),
         ..Default::default()
     });
-    let mut stream = ctx.engine.docker.create_image(
+    let mut stream = engine.docker.create_image(
         Some(CreateImageOptions {
             from_image: Some(req.reference.clone()),
             ..Default::default()
@@ -113,7 +122,7 @@ pub async fn pull(ctx: &AgentContext, body: &[u8]) -> Result<Pulled, ApiError> {
         match item {
             Ok(info) => {
                 if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                    return Err(ApiError::BadGateway(format!(
+                    return Err(ImageError::Registry(format!(
                         "pull {}: {err}",
                         req.reference
                     )));
@@ -123,17 +132,17 @@ pub async fn pull(ctx: &AgentContext, body: &[u8]) -> Result<Pulled, ApiError> {
                 return Err(
                     match EngineError::classify(e, &format!("image {}", req.reference)) {
                         EngineError::Unavailable(m) => {
-                            ApiError::Engine(EngineError::Unavailable(m))
+                            ImageError::Engine(EngineError::Unavailable(m))
                         }
                         // The engine answers a registry failure as an error in
                         // or instead of the stream: the registry's message.
-                        other => ApiError::BadGateway(format!("pull {}: {other}", req.reference)),
+                        other => ImageError::Registry(format!("pull {}: {other}", req.reference)),
                     },
                 );
             }
         }
     }
-    let img = read(ctx, &req.reference).await?;
+    let img = read(engine, &req.reference).await?;
     let digest = img
         .repo_digests
         .as_ref()
@@ -141,33 +150,31 @@ pub async fn pull(ctx: &AgentContext, body: &[u8]) -> Result<Pulled, ApiError> {
         .and_then(|d| d.split_once('@').map(|(_, dg)| dg.to_string()))
         .unwrap_or_else(|| img.id.clone());
     Ok(Pulled {
-        reference: req.reference,
+        reference: req.reference.clone(),
         digest,
         id: img.id,
     })
 }
 
-async fn read(ctx: &AgentContext, reference: &str) -> Result<EngineImage, ApiError> {
+async fn read(engine: &Engine, reference: &str) -> Result<EngineImage, EngineError> {
     raw::get_json_at::<EngineImage>(
-        &ctx.engine.socket,
+        &engine.socket,
         &format!("{}/images/{reference}/json", raw::COMPAT),
     )
     .await
-    .map_err(|e| ApiError::Engine(EngineError::classify_raw(e, &format!("image {reference}"))))?
-    .ok_or_else(|| {
-        ApiError::Engine(EngineError::NotFound {
-            what: format!("image {reference}"),
-        })
+    .map_err(|e| EngineError::classify_raw(e, &format!("image {reference}")))?
+    .ok_or_else(|| EngineError::NotFound {
+        what: format!("image {reference}"),
     })
 }
 
 /// `GET /images`: every local image. Images carry no ownership label (a
 /// pull cannot add one), so unlike other lists this one is not filtered.
-pub async fn list(ctx: &AgentContext) -> Result<Vec<ImageInfo>, ApiError> {
+pub async fn list(engine: &Engine) -> Result<Vec<ImageInfo>, EngineError> {
     let all: Vec<EngineImage> =
-        raw::get_json_at(&ctx.engine.socket, &format!("{}/images/json", raw::COMPAT))
+        raw::get_json_at(&engine.socket, &format!("{}/images/json", raw::COMPAT))
             .await
-            .map_err(|e| ApiError::Engine(EngineError::classify_raw(e, "images")))?
+            .map_err(|e| EngineError::classify_raw(e, "images"))?
             .unwrap_or_default();
     Ok(all
         .into_iter()
@@ -183,10 +190,9 @@ pub async fn list(ctx: &AgentContext) -> Result<Vec<ImageInfo>, ApiError> {
 
 /// `DELETE /images/{ref}` (`?force=true` removes it even when tagged
 /// elsewhere or used by stopped containers).
-pub async fn delete(ctx: &AgentContext, reference: &str, query: &str) -> Result<(), ApiError> {
+pub async fn delete(engine: &Engine, reference: &str, force: bool) -> Result<(), ImageError> {
     check_ref("ref", reference)?;
-    let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
-    ctx.engine
+    engine
         .docker
         .remove_image(
             reference,

@@ -9,11 +9,21 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError};
 use crate::containers::{check_id, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;
-use crate::podman::{raw, EngineError};
+use crate::podman::{raw, Engine, EngineError, InvalidField};
+
+/// Why a network verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The network is not the agent's to change.
+    #[error("{}", .0.message)]
+    Denied(InvalidField),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
 
 /// `POST /networks`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -90,14 +100,14 @@ impl From<EngineNetwork> for NetworkInfo {
     }
 }
 
-fn engine_err(name: &str) -> impl Fn(raw::RawError) -> ApiError + '_ {
-    move |e| ApiError::Engine(EngineError::classify_raw(e, &format!("network {name}")))
+fn engine_err(name: &str) -> impl Fn(raw::RawError) -> NetworkError + '_ {
+    move |e| NetworkError::Engine(EngineError::classify_raw(e, &format!("network {name}")))
 }
 
 /// Parses `a.b.c.d/len`.
-fn cidr(field: &str, s: &str) -> Result<(Ipv4Addr, u8), ApiError> {
+fn cidr(field: &str, s: &str) -> Result<(Ipv4Addr, u8), InvalidField> {
     let bad = || {
-        ApiError::bad_request(
+        InvalidField::new(
             field,
             format!("{field} must be an IPv4 CIDR such as 198.18.7.0/24"),
         )
@@ -106,42 +116,42 @@ fn cidr(field: &str, s: &str) -> Result<(Ipv4Addr, u8), ApiError> {
     let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;
     if !(8..=30).contains(&len) {
-        return Err(ApiError::bad_request(field, "prefix length must be 8-30"));
+        return Err(InvalidField::new(field, "prefix length must be 8-30"));
     }
     Ok((ip, len))
 }
 
 /// Checks the request; pure.
-pub fn validate(req: &CreateNetwork) -> Result<(), ApiError> {
+pub fn validate(req: &CreateNetwork) -> Result<(), InvalidField> {
     check_id("name", &req.name)?;
     if let Some(ns) = &req.namespace {
         check_id("namespace", ns)?;
     }
     for k in req.labels.keys() {
         if k.is_empty() || k.contains('\0') || k == MANAGED_LABEL || k == NAMESPACE_LABEL {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 format!("labels.{k}"),
                 "label keys must be non-empty and not the agent's own",
             ));
         }
     }
     match (&req.subnet, &req.gateway) {
-        (None, Some(_)) => Err(ApiError::bad_request("gateway", "a gateway needs a subnet")),
+        (None, Some(_)) => Err(InvalidField::new("gateway", "a gateway needs a subnet")),
         (Some(s), gw) => {
             let (net, len) = cidr("subnet", s)?;
             let mask = u32::MAX << (32 - len);
             if u32::from(net) & !mask != 0 {
-                return Err(ApiError::bad_request(
+                return Err(InvalidField::new(
                     "subnet",
                     "subnet has host bits set; use the network address",
                 ));
             }
             if let Some(gw) = gw {
-                let g: Ipv4Addr = gw.parse().map_err(|_| {
-                    ApiError::bad_request("gateway", "gateway must be an IPv4 address")
-                })?;
+                let g: Ipv4Addr = gw
+                    .parse()
+                    .map_err(|_| InvalidField::new("gateway", "gateway must be an IPv4 address"))?;
                 if u32::from(g) & mask != u32::from(net) {
-                    return Err(ApiError::bad_request(
+                    return Err(InvalidField::new(
                         "gateway",
                         "gateway must lie inside subnet",
                     ));
@@ -153,9 +163,8 @@ pub fn validate(req: &CreateNetwork) -> Result<(), ApiError> {
     }
 }
 
-pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<NetworkInfo, ApiError> {
-    let req: CreateNetwork = decode::json(body)?;
-    validate(&req)?;
+pub async fn create(engine: &Engine, req: &CreateNetwork) -> Result<NetworkInfo, NetworkError> {
+    validate(req)?;
     let mut labels = req.labels.clone();
     labels.insert(MANAGED_LABEL.into(), "true".into());
     if let Some(ns) = &req.namespace {
@@ -178,28 +187,25 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<NetworkInfo, ApiE
         "labels": labels,
     });
     let bytes = raw::call(
-        &ctx.engine.socket,
+        &engine.socket,
         http::Method::POST,
         &format!("{}/networks/create", raw::LIBPOD),
         Some(body.to_string().into_bytes()),
     )
     .await
     .map_err(engine_err(&req.name))?;
-    let n: EngineNetwork = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::Engine(EngineError::Failed(format!("network create answer: {e}")))
-    })?;
+    let n: EngineNetwork = serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::Failed(format!("network create answer: {e}")))?;
     Ok(n.into())
 }
 
 /// `GET /networks`: the networks the agent manages.
-pub async fn list(ctx: &AgentContext) -> Result<Vec<NetworkInfo>, ApiError> {
-    let all: Vec<EngineNetwork> = raw::get_json_at(
-        &ctx.engine.socket,
-        &format!("{}/networks/json", raw::LIBPOD),
-    )
-    .await
-    .map_err(engine_err("list"))?
-    .unwrap_or_default();
+pub async fn list(engine: &Engine) -> Result<Vec<NetworkInfo>, NetworkError> {
+    let all: Vec<EngineNetwork> =
+        raw::get_json_at(&engine.socket, &format!("{}/networks/json", raw::LIBPOD))
+            .await
+            .map_err(engine_err("list"))?
+            .unwrap_or_default();
     let mut out: Vec<NetworkInfo> = all
         .into_iter()
         .map(NetworkInfo::from)
@@ -210,27 +216,25 @@ pub async fn list(ctx: &AgentContext) -> Result<Vec<NetworkInfo>, ApiError> {
 }
 
 /// `DELETE /networks/{name}`: only managed networks.
-pub async fn delete(ctx: &AgentContext, name: &str) -> Result<(), ApiError> {
+pub async fn delete(engine: &Engine, name: &str) -> Result<(), NetworkError> {
     check_id("name", name)?;
     let n: EngineNetwork = raw::get_json_at(
-        &ctx.engine.socket,
+        &engine.socket,
         &format!("{}/networks/{name}/json", raw::LIBPOD),
     )
     .await
     .map_err(engine_err(name))?
-    .ok_or_else(|| {
-        ApiError::Engine(EngineError::NotFound {
-            what: format!("network {name}"),
-        })
+    .ok_or_else(|| EngineError::NotFound {
+        what: format!("network {name}"),
     })?;
     if !NetworkInfo::from(n).managed {
-        return Err(ApiError::forbidden(
+        return Err(NetworkError::Denied(InvalidField::new(
             "name",
             format!("network {name} is not managed by coolify"),
-        ));
+        )));
     }
     raw::call(
-        &ctx.engine.socket,
+        &engine.socket,
         http::Method::DELETE,
         &format!("{}/networks/{name}", raw::LIBPOD),
         None,

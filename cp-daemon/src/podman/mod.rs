@@ -43,7 +43,37 @@ pub enum EngineError {
     Failed(String),
 }
 
+/// A value the agent would hand the engine (an id, a name, an image
+/// reference, a create field) is malformed: the caller must fix `field`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidField {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> InvalidField {
+        InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl EngineError {
+    /// The message a caller sees: what went wrong with the object, or that
+    /// the engine itself is unavailable.
+    pub fn caller_message(&self) -> String {
+        match self {
+            EngineError::NotFound { .. }
+            | EngineError::Conflict(_)
+            | EngineError::Rejected(_)
+            | EngineError::Failed(_) => self.to_string(),
+            _ => format!("container engine unavailable: {self}"),
+        }
+    }
+
     /// Sorts a bollard error by what the caller can do about it. `what`
     /// names the object for a 404 ("container web-1").
     pub fn classify(e: bollard::errors::Error, what: &str) -> EngineError {

@@ -22,12 +22,30 @@ mod pool;
 mod service;
 pub mod verbs;
 mod warm;
+pub mod workloads;
 
 pub use claims::{ClaimRecord, ClaimsFile};
 pub use dirs::ContainerDirs;
 pub use service::{run, Pools, PoolsConfig};
 
-use crate::api::ApiError;
+use std::sync::Arc;
+
+use crate::containers::deny::DenyPolicy;
+use crate::containers::ContainerError;
+use crate::podman::{Engine, InvalidField};
+use crate::runtimes::Runtimes;
+use crate::workloads::{SpecError, WorkloadStore};
+
+/// What the pools reach outside themselves: the engine and runtime table
+/// (a pool container is made like any `POST /containers`, behind the same
+/// deny policy) and the workload specs.
+#[derive(Debug, Clone)]
+pub struct PoolDeps {
+    pub engine: Engine,
+    pub runtimes: Arc<Runtimes>,
+    pub deny: DenyPolicy,
+    pub workloads: Arc<WorkloadStore>,
+}
 
 /// Label naming the workload a pool container belongs to.
 pub const POOL_WORKLOAD_LABEL: &str = "coolify.pool.workload";
@@ -43,8 +61,34 @@ pub const COMPONENT: &str = "pools";
 /// Why a pool operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    /// Making, starting or reading a pool container failed.
     #[error(transparent)]
-    Api(ApiError),
+    Container(#[from] ContainerError),
+    /// A tenant, workload or secret name is malformed.
+    #[error(transparent)]
+    Name(#[from] SpecError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error("workload {0} not found")]
+    WorkloadNotFound(String),
+    /// A workload with claimed containers cannot be deleted.
+    #[error("workload {0} has claimed containers; release them first")]
+    WorkloadClaimed(String),
+    #[error("tenant {0} holds no claim")]
+    NoClaim(String),
+    #[error("tenant {tenant} holds no claim on {workload}")]
+    NoClaimOn { tenant: String, workload: String },
+    #[error("a claim or release of tenant {tenant} on {workload} is in progress; retry")]
+    InProgress { tenant: String, workload: String },
+    #[error("pool {workload} is at max_size {max} with no idle container; retry after a release")]
+    Full { workload: String, max: u32 },
+    #[error("workload {0} has no sync section")]
+    NoSyncSection(String),
+    #[error("manual sync is off for workload {0}")]
+    ManualSyncOff(String),
+    /// A manual sync failed.
+    #[error("state sync failed: {0}")]
+    SyncFailed(crate::sync::SyncError),
     #[error("pool dirs: {0}")]
     Dirs(dirs::DirError),
     #[error("{0}")]
@@ -57,19 +101,4 @@ pub enum PoolError {
     /// The state upload of a release failed; nothing was wiped.
     #[error("state upload failed; the state dir is kept and the tenant still holds the container, retry the release: {0}")]
     Upload(crate::sync::SyncError),
-}
-
-impl From<PoolError> for ApiError {
-    fn from(e: PoolError) -> ApiError {
-        match e {
-            PoolError::Api(e) => e,
-            PoolError::NotReady(m) => {
-                ApiError::Unavailable(format!("pool container not ready: {m}"))
-            }
-            e @ (PoolError::Download(_) | PoolError::Upload(_)) => {
-                ApiError::BadGateway(e.to_string())
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
 }

@@ -17,10 +17,11 @@ use super::claims::{ClaimRecord, ClaimsFile};
 use super::dirs::{owner, ContainerDirs};
 use super::pool::{Book, Held, Limits, Member, Take};
 use super::warm::{self, discard, remove_container, wait_ready, Warmed};
+use super::PoolDeps;
 use super::{PoolError, NAME_PREFIX, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
-use crate::agent::AgentContext;
-use crate::api::ApiError;
+use crate::health::Health;
 use crate::podman::raw;
+use crate::podman::InvalidField;
 use crate::sync::{Outcome, Periodic, Retry, StateSync};
 use crate::workloads::spec::OnRelease;
 use crate::workloads::StoredSpec;
@@ -55,6 +56,8 @@ struct Counters {
 /// The pools of this agent.
 pub struct Pools {
     config: PoolsConfig,
+    /// What the pools reach outside themselves.
+    deps: PoolDeps,
     claims: ClaimsFile,
     book: Mutex<Book>,
     wake: Notify,
@@ -162,12 +165,14 @@ fn limits(stored: &StoredSpec) -> Limits<'_> {
 impl Pools {
     pub fn open(
         config: PoolsConfig,
+        deps: PoolDeps,
         sync: StateSync,
         shutdown: CancellationToken,
     ) -> Result<Pools, PoolError> {
         Ok(Pools {
             claims: ClaimsFile::open(&config.claims_path)?,
             config,
+            deps,
             book: Mutex::new(Book::default()),
             wake: Notify::new(),
             counters: Counters::default(),
@@ -267,27 +272,22 @@ impl Pools {
         stored: &StoredSpec,
         tenant: &str,
         download: bool,
-    ) -> Result<SyncView, ApiError> {
+    ) -> Result<SyncView, PoolError> {
         let workload = stored.spec.id.as_str();
         let Some(sync) = &stored.spec.sync else {
-            return Err(ApiError::Unprocessable {
-                field: "workload".into(),
-                message: format!("workload {workload} has no sync section"),
-            });
+            return Err(PoolError::NoSyncSection(workload.to_string()));
         };
         if !sync.policy.manual {
-            return Err(ApiError::forbidden(
-                "sync.policy.manual",
-                format!("manual sync is off for workload {workload}"),
-            ));
+            return Err(PoolError::ManualSyncOff(workload.to_string()));
         }
         let held = self
             .book()
             .pools
             .get(workload)
             .and_then(|p| p.claimed.get(tenant).cloned())
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("tenant {tenant} holds no claim on {workload}"))
+            .ok_or_else(|| PoolError::NoClaimOn {
+                tenant: tenant.to_string(),
+                workload: workload.to_string(),
             })?;
         let state = self.dirs(&held.member.name).state;
         let report = if download {
@@ -310,7 +310,7 @@ impl Pools {
         };
         let report = report.map_err(|e| {
             self.counters.sync_failures.fetch_add(1, Ordering::Relaxed);
-            ApiError::BadGateway(format!("state sync failed: {e}"))
+            PoolError::SyncFailed(e)
         })?;
         Ok(SyncView {
             tenant: tenant.to_string(),
@@ -338,6 +338,11 @@ impl Pools {
     /// The two dirs a container of this agent has.
     pub fn dirs(&self, container: &str) -> ContainerDirs {
         ContainerDirs::for_container(&self.config.states_dir, &self.config.secrets_dir, container)
+    }
+
+    /// The handles the pools reach outside themselves.
+    pub fn deps(&self) -> &PoolDeps {
+        &self.deps
     }
 
     pub fn agent_tag(&self) -> &str {
@@ -377,11 +382,10 @@ impl Pools {
     /// A tenant's claim: the container it holds, a warm one, or a cold one.
     pub async fn claim(
         &self,
-        ctx: &AgentContext,
         stored: &StoredSpec,
         tenant: &str,
         secrets: &BTreeMap<String, String>,
-    ) -> Result<ClaimView, ApiError> {
+    ) -> Result<ClaimView, PoolError> {
         let workload = stored.spec.id.as_str();
         let take = self.book().take(workload, tenant, limits(stored));
         let (member, cold) = match take {
@@ -391,18 +395,20 @@ impl Pools {
                 return Ok(self.view(stored, tenant, &held, false));
             }
             Take::InFlight => {
-                return Err(ApiError::Conflict(format!(
-                    "a claim or release of tenant {tenant} on {workload} is in progress; retry"
-                )))
+                return Err(PoolError::InProgress {
+                    tenant: tenant.to_string(),
+                    workload: workload.to_string(),
+                })
             }
             Take::Full { max } => {
                 self.counters.rejected_full.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError::TooManyRequests(format!(
-                    "pool {workload} is at max_size {max} with no idle container; retry after a release"
-                )));
+                return Err(PoolError::Full {
+                    workload: workload.to_string(),
+                    max,
+                });
             }
             Take::Warm(m) => (m, false),
-            Take::Cold => match warm::warm(ctx, stored).await {
+            Take::Cold => match warm::warm(self, stored).await {
                 Ok(Warmed { name, id }) => (
                     Member {
                         name,
@@ -415,7 +421,7 @@ impl Pools {
                 Err(e) => {
                     self.book().done(workload, tenant);
                     self.counters.warm_failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(e.into());
+                    return Err(e);
                 }
             },
         };
@@ -443,10 +449,10 @@ impl Pools {
                 self.stop_periodic(&held.member.name).await;
                 let dirs = self.dirs(&held.member.name);
                 let _ = dirs.wipe();
-                discard(ctx, &held.member.name, &dirs).await;
+                discard(&self.deps, &held.member.name, &dirs).await;
                 let _ = self.claims.remove(&held.member.name);
                 self.book().done(workload, tenant);
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -488,7 +494,7 @@ impl Pools {
 
     /// The workload a tenant's release is about: the one named, or the only
     /// one it holds.
-    pub fn workload_of(&self, tenant: &str, named: Option<&str>) -> Result<String, ApiError> {
+    pub fn workload_of(&self, tenant: &str, named: Option<&str>) -> Result<String, PoolError> {
         if let Some(w) = named {
             return Ok(w.to_string());
         }
@@ -501,16 +507,14 @@ impl Pools {
             .collect();
         match held.as_slice() {
             [one] => Ok(one.clone()),
-            [] => Err(ApiError::NotFound(format!(
-                "tenant {tenant} holds no claim"
-            ))),
-            _ => Err(ApiError::bad_request(
+            [] => Err(PoolError::NoClaim(tenant.to_string())),
+            _ => Err(PoolError::Invalid(InvalidField::new(
                 "workload",
                 format!(
                     "tenant {tenant} holds claims on {}; name the workload",
                     held.join(", ")
                 ),
-            )),
+            ))),
         }
     }
 
@@ -518,24 +522,25 @@ impl Pools {
     /// container is destroyed (default) or restarted clean and idle again.
     pub async fn release(
         &self,
-        ctx: &AgentContext,
         stored: Option<&StoredSpec>,
         workload: &str,
         tenant: &str,
-    ) -> Result<ReleaseView, ApiError> {
+    ) -> Result<ReleaseView, PoolError> {
         let Some(held) = self.book().start_release(workload, tenant) else {
             if self.book().in_flight(workload, tenant) {
-                return Err(ApiError::Conflict(format!(
-                    "a claim or release of tenant {tenant} on {workload} is in progress; retry"
-                )));
+                return Err(PoolError::InProgress {
+                    tenant: tenant.to_string(),
+                    workload: workload.to_string(),
+                });
             }
-            return Err(ApiError::NotFound(format!(
-                "tenant {tenant} holds no claim on {workload}"
-            )));
+            return Err(PoolError::NoClaimOn {
+                tenant: tenant.to_string(),
+                workload: workload.to_string(),
+            });
         };
         let name = held.member.name.clone();
         let dirs = self.dirs(&name);
-        let result = self.release_held(ctx, stored, tenant, &held, &dirs).await;
+        let result = self.release_held(stored, tenant, &held, &dirs).await;
         match result {
             Ok(outcome) => {
                 self.counters.releases.fetch_add(1, Ordering::Relaxed);
@@ -560,14 +565,13 @@ impl Pools {
                 let mut book = self.book();
                 book.done(workload, tenant);
                 book.pool(workload).claimed.insert(tenant.to_string(), held);
-                Err(e.into())
+                Err(e)
             }
         }
     }
 
     async fn release_held(
         &self,
-        ctx: &AgentContext,
         stored: Option<&StoredSpec>,
         tenant: &str,
         held: &Held,
@@ -591,10 +595,10 @@ impl Pools {
         if let Some(stored) = reuse {
             // A restart clears processes and the tmpfs; the dirs are empty.
             let restarted = async {
-                crate::containers::restart(ctx, &held.member.id, br#"{"timeout": 1}"#)
-                    .await
-                    .map_err(PoolError::Api)?;
-                wait_ready(ctx, &held.member.id, stored).await
+                let stop = crate::containers::types::StopRequest { timeout: Some(1) };
+                let d = &self.deps;
+                crate::containers::restart(&d.engine, &d.runtimes, &held.member.id, &stop).await?;
+                wait_ready(d, &held.member.id, stored).await
             }
             .await;
             match restarted {
@@ -607,7 +611,7 @@ impl Pools {
                 }
             }
         }
-        remove_container(ctx, name).await?;
+        remove_container(&self.deps, name).await?;
         dirs.remove().map_err(PoolError::Dirs)?;
         self.claims.remove(name)?;
         Ok("destroyed")
@@ -719,11 +723,13 @@ impl Pools {
     /// idle, anything else (half-made, stopped, unknown workload, old spec)
     /// is removed with its dirs, and claims whose container is gone are
     /// dropped with theirs.
-    pub async fn recover(&self, ctx: &AgentContext) -> Result<RecoveryReport, PoolError> {
-        let list = raw::list_containers(&ctx.engine.socket)
+    pub async fn recover(&self) -> Result<RecoveryReport, PoolError> {
+        let list = raw::list_containers(&self.deps.engine.socket)
             .await
             .map_err(|e| {
-                PoolError::Api(crate::podman::EngineError::classify_raw(e, "container list").into())
+                PoolError::Container(
+                    crate::podman::EngineError::classify_raw(e, "container list").into(),
+                )
             })?;
         let claims = self.claims.all();
         let mut report = RecoveryReport::default();
@@ -758,11 +764,14 @@ impl Pools {
             let running = c.state == "running";
             if let Some(rec) = claims.get(&name) {
                 if !running {
-                    if let Err(e) = crate::containers::start(ctx, &c.id).await {
+                    if let Err(e) =
+                        crate::containers::start(&self.deps.engine, &self.deps.runtimes, &c.id)
+                            .await
+                    {
                         tracing::warn!(container = %name, error = %e, "claimed pool container did not start again");
                     }
                 }
-                if let Some(s) = ctx.workloads.get(&rec.workload) {
+                if let Some(s) = self.deps.workloads.get(&rec.workload) {
                     self.start_periodic(&s, &rec.tenant, &name);
                 }
                 self.book().pool(&rec.workload).claimed.insert(
@@ -775,14 +784,18 @@ impl Pools {
                 report.claimed += 1;
                 continue;
             }
-            let current = ctx.workloads.get(&workload).is_some_and(|s| s.hash == hash);
+            let current = self
+                .deps
+                .workloads
+                .get(&workload)
+                .is_some_and(|s| s.hash == hash);
             // An idle container's dirs are empty by construction; wipe
             // anyway, so a crash mid-claim can never leak into the next.
             if running && current && self.dirs(&name).wipe().is_ok() {
                 self.book().pool(&workload).idle.push(member);
                 report.adopted += 1;
             } else {
-                discard(ctx, &name, &self.dirs(&name)).await;
+                discard(&self.deps, &name, &self.dirs(&name)).await;
                 report.removed += 1;
             }
         }
@@ -808,10 +821,9 @@ pub struct RecoveryReport {
 /// `min_size` idle, retires idle containers past `idle_timeout` (and those
 /// of replaced or deleted specs), woken by claims and releases or every
 /// refill interval.
-pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
-    let pools = &ctx.pools;
+pub async fn run(pools: Arc<Pools>, health: Health, stop: CancellationToken) {
     loop {
-        match pools.recover(&ctx).await {
+        match pools.recover().await {
             Ok(r) => {
                 tracing::info!(
                     claimed = r.claimed,
@@ -820,7 +832,7 @@ pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
                     dropped_claims = r.dropped_claims,
                     "pools recovered"
                 );
-                ctx.health.set(
+                health.set(
                     super::COMPONENT,
                     crate::health::Status::Healthy,
                     "recovered",
@@ -829,7 +841,7 @@ pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "pool recovery failed; retrying");
-                ctx.health.set(
+                health.set(
                     super::COMPONENT,
                     crate::health::Status::Unhealthy,
                     e.to_string(),
@@ -842,8 +854,8 @@ pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
         }
     }
     loop {
-        prune_dead(&ctx).await;
-        refill_once(&ctx);
+        prune_dead(&pools).await;
+        refill_once(&pools);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = pools.wake.notified() => {}
@@ -855,9 +867,9 @@ pub async fn run(ctx: Arc<AgentContext>, stop: CancellationToken) {
 /// Drops idle containers that are no longer running, so a claim never
 /// gets a dead one and the refill replaces them. One list call per pass,
 /// off the claim path.
-async fn prune_dead(ctx: &Arc<AgentContext>) {
+async fn prune_dead(pools: &Pools) {
     let listed = Instant::now();
-    let Ok(list) = raw::list_containers(&ctx.engine.socket).await else {
+    let Ok(list) = raw::list_containers(&pools.deps.engine.socket).await else {
         return;
     };
     let running: BTreeSet<String> = list
@@ -865,18 +877,17 @@ async fn prune_dead(ctx: &Arc<AgentContext>) {
         .filter(|c| c.state == "running")
         .map(|c| c.id)
         .collect();
-    let gone = ctx.pools.book().prune_idle(&running, listed);
+    let gone = pools.book().prune_idle(&running, listed);
     for m in gone {
         tracing::warn!(container = %m.name, "idle pool container stopped running; replacing it");
-        let dirs = ctx.pools.dirs(&m.name);
-        discard(ctx, &m.name, &dirs).await;
+        let dirs = pools.dirs(&m.name);
+        discard(&pools.deps, &m.name, &dirs).await;
     }
 }
 
 /// One pass: decisions under the lock, effects in spawned tasks.
-fn refill_once(ctx: &Arc<AgentContext>) {
-    let pools = &ctx.pools;
-    let specs = ctx.workloads.all();
+fn refill_once(pools: &Arc<Pools>) {
+    let specs = pools.deps.workloads.all();
     let mut workloads: BTreeSet<String> = specs.iter().map(|s| s.spec.id.clone()).collect();
     workloads.extend(pools.book().pools.keys().cloned());
     let now = Instant::now();
@@ -884,17 +895,17 @@ fn refill_once(ctx: &Arc<AgentContext>) {
         let stored = specs.iter().find(|s| s.spec.id == w).cloned();
         let plan = pools.book().refill(&w, stored.as_deref().map(limits), now);
         for m in plan.retire {
-            let ctx = ctx.clone();
+            let pools = pools.clone();
             tokio::spawn(async move {
-                let dirs = ctx.pools.dirs(&m.name);
-                discard(&ctx, &m.name, &dirs).await;
+                let dirs = pools.dirs(&m.name);
+                discard(&pools.deps, &m.name, &dirs).await;
             });
         }
         let Some(stored) = stored else { continue };
         for _ in 0..plan.make {
-            let (ctx, stored) = (ctx.clone(), stored.clone());
+            let (pools, stored) = (pools.clone(), stored.clone());
             tokio::spawn(async move {
-                let made = match warm::warm(&ctx, &stored).await {
+                let made = match warm::warm(&pools, &stored).await {
                     Ok(Warmed { name, id }) => Some(Member {
                         name,
                         id,
@@ -902,21 +913,18 @@ fn refill_once(ctx: &Arc<AgentContext>) {
                         since: Instant::now(),
                     }),
                     Err(e) => {
-                        ctx.pools
-                            .counters
-                            .warm_failures
-                            .fetch_add(1, Ordering::Relaxed);
+                        pools.counters.warm_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(workload = %stored.spec.id, error = %e, "pool container not made");
                         None
                     }
                 };
                 let failed = made.is_none();
-                ctx.pools.book().made(&stored.spec.id, made);
+                pools.book().made(&stored.spec.id, made);
                 if failed {
                     // Back off: the next pass is the refill interval away,
                     // not an immediate retry of a spec that cannot start.
                 } else {
-                    ctx.pools.wake();
+                    pools.wake();
                 }
             });
         }

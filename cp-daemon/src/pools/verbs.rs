@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use super::dirs::{check_secret_name, MAX_SECRETS, MAX_SECRETS_BYTES};
 pub use super::service::{ClaimView, MappingView, PoolView, ReleaseView, SyncView};
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError, Reply};
+use super::{PoolError, Pools};
+use crate::podman::InvalidField;
 use crate::workloads::check_name;
 
 /// `POST /tenants/{tenant}/claim`.
@@ -39,58 +39,60 @@ pub struct TenantStatus {
     pub claims: Vec<ClaimView>,
 }
 
-fn check_tenant(tenant: &str) -> Result<(), ApiError> {
-    check_name("tenant", tenant).map_err(ApiError::from)
+/// Checks the tenant from the path; the transport calls it before it
+/// decodes the body, so a bad tenant is named first.
+pub fn check_tenant(tenant: &str) -> Result<(), PoolError> {
+    Ok(check_name("tenant", tenant)?)
 }
 
-pub async fn claim(ctx: &AgentContext, tenant: &str, body: &[u8]) -> Result<Reply, ApiError> {
+pub async fn claim(
+    pools: &Pools,
+    tenant: &str,
+    req: &ClaimRequest,
+) -> Result<ClaimView, PoolError> {
     check_tenant(tenant)?;
-    let req: ClaimRequest = decode::json(body)?;
     check_name("workload", &req.workload)?;
     if req.secrets.len() > MAX_SECRETS {
-        return Err(ApiError::bad_request(
-            "secrets",
-            format!("at most {MAX_SECRETS} secrets"),
-        ));
+        return Err(InvalidField::new("secrets", format!("at most {MAX_SECRETS} secrets")).into());
     }
     let mut total = 0;
     for (name, value) in &req.secrets {
-        check_secret_name(name).map_err(|m| ApiError::bad_request(format!("secrets.{name}"), m))?;
+        check_secret_name(name).map_err(|m| InvalidField::new(format!("secrets.{name}"), m))?;
         total += value.len();
     }
     if total > MAX_SECRETS_BYTES {
-        return Err(ApiError::bad_request(
+        return Err(InvalidField::new(
             "secrets",
             format!("secrets total more than {MAX_SECRETS_BYTES} bytes"),
-        ));
+        )
+        .into());
     }
-    let stored = ctx
+    let stored = pools
+        .deps()
         .workloads
         .get(&req.workload)
-        .ok_or_else(|| ApiError::NotFound(format!("workload {} not found", req.workload)))?;
-    let view = ctx.pools.claim(ctx, &stored, tenant, &req.secrets).await?;
-    Reply::ok(view)
+        .ok_or_else(|| PoolError::WorkloadNotFound(req.workload.clone()))?;
+    pools.claim(&stored, tenant, &req.secrets).await
 }
 
-pub async fn release(ctx: &AgentContext, tenant: &str, body: &[u8]) -> Result<Reply, ApiError> {
+pub async fn release(
+    pools: &Pools,
+    tenant: &str,
+    req: &ReleaseRequest,
+) -> Result<ReleaseView, PoolError> {
     check_tenant(tenant)?;
-    let req: ReleaseRequest = decode::json(body)?;
     if let Some(w) = &req.workload {
         check_name("workload", w)?;
     }
-    let workload = ctx.pools.workload_of(tenant, req.workload.as_deref())?;
-    let stored = ctx.workloads.get(&workload);
-    let view = ctx
-        .pools
-        .release(ctx, stored.as_deref(), &workload, tenant)
-        .await?;
-    Reply::ok(view)
+    let workload = pools.workload_of(tenant, req.workload.as_deref())?;
+    let stored = pools.deps().workloads.get(&workload);
+    pools.release(stored.as_deref(), &workload, tenant).await
 }
 
-pub fn status(ctx: &AgentContext, tenant: &str) -> Result<Reply, ApiError> {
+pub fn status(pools: &Pools, tenant: &str) -> Result<TenantStatus, PoolError> {
     check_tenant(tenant)?;
-    let claims = ctx.pools.tenant_claims(tenant, |w| ctx.workloads.get(w));
-    Reply::ok(TenantStatus {
+    let claims = pools.tenant_claims(tenant, |w| pools.deps().workloads.get(w));
+    Ok(TenantStatus {
         tenant: tenant.to_string(),
         claims,
     })
@@ -109,9 +111,8 @@ pub struct SyncRequest {
 }
 
 /// A manual sync of a claimed container's state (`policy.manual`).
-pub async fn sync(ctx: &AgentContext, tenant: &str, body: &[u8]) -> Result<Reply, ApiError> {
+pub async fn sync(pools: &Pools, tenant: &str, req: &SyncRequest) -> Result<SyncView, PoolError> {
     check_tenant(tenant)?;
-    let req: SyncRequest = decode::json(body)?;
     if let Some(w) = &req.workload {
         check_name("workload", w)?;
     }
@@ -119,16 +120,18 @@ pub async fn sync(ctx: &AgentContext, tenant: &str, body: &[u8]) -> Result<Reply
         None | Some("upload") => false,
         Some("download") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(InvalidField::new(
                 "direction",
                 format!("direction {other:?} must be upload or download"),
-            ))
+            )
+            .into())
         }
     };
-    let workload = ctx.pools.workload_of(tenant, req.workload.as_deref())?;
-    let stored = ctx
+    let workload = pools.workload_of(tenant, req.workload.as_deref())?;
+    let stored = pools
+        .deps()
         .workloads
         .get(&workload)
-        .ok_or_else(|| ApiError::NotFound(format!("workload {workload} not found")))?;
-    Reply::ok(ctx.pools.sync_now(&stored, tenant, download).await?)
+        .ok_or_else(|| PoolError::WorkloadNotFound(workload.clone()))?;
+    pools.sync_now(&stored, tenant, download).await
 }

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use bollard::models::{Mount, MountType};
 
 use super::dirs::{owner, ContainerDirs};
-use super::{PoolError, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
-use crate::agent::AgentContext;
+use super::{PoolDeps, PoolError, Pools, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 use crate::containers;
 use crate::workloads::{create_request, StoredSpec};
 
@@ -41,10 +40,11 @@ pub fn container_name(workload: &str) -> String {
 
 /// Creates, starts and waits for one container; on any failure removes
 /// what it made, so a half-made container never stays behind.
-pub async fn warm(ctx: &AgentContext, stored: &StoredSpec) -> Result<Warmed, PoolError> {
+pub async fn warm(pools: &Pools, stored: &StoredSpec) -> Result<Warmed, PoolError> {
+    let d = pools.deps();
     let spec = &stored.spec;
     let name = container_name(&spec.id);
-    let dirs = ctx.pools.dirs(&name);
+    let dirs = pools.dirs(&name);
     let who = owner(spec.user.as_deref());
     dirs.create(who).map_err(PoolError::Dirs)?;
     let mut req = create_request(spec);
@@ -54,22 +54,25 @@ pub async fn warm(ctx: &AgentContext, stored: &StoredSpec) -> Result<Warmed, Poo
     req.labels
         .insert(POOL_HASH_LABEL.into(), stored.hash.clone());
     req.labels
-        .insert(POOL_AGENT_LABEL.into(), ctx.pools.agent_tag().to_string());
-    let created = containers::create_with(ctx, &req, |body| harden(body, stored, &dirs)).await;
+        .insert(POOL_AGENT_LABEL.into(), pools.agent_tag().to_string());
+    let created = containers::create_with(&d.engine, &d.runtimes, &d.deny, &req, |body| {
+        harden(body, stored, &dirs)
+    })
+    .await;
     let id = match created {
         Ok(c) => c.id,
         Err(e) => {
             let _ = dirs.remove();
-            return Err(PoolError::Api(e));
+            return Err(e.into());
         }
     };
     let ready = async {
-        containers::start(ctx, &id).await.map_err(PoolError::Api)?;
-        wait_ready(ctx, &id, stored).await
+        containers::start(&d.engine, &d.runtimes, &id).await?;
+        wait_ready(d, &id, stored).await
     }
     .await;
     if let Err(e) = ready {
-        discard(ctx, &name, &dirs).await;
+        discard(d, &name, &dirs).await;
         return Err(e);
     }
     Ok(Warmed { name, id })
@@ -113,11 +116,7 @@ fn harden(
 
 /// Running, and healthy when the spec has a healthcheck. Bounded by the
 /// start period plus a grace; an `unhealthy` verdict fails at once.
-pub async fn wait_ready(
-    ctx: &AgentContext,
-    id: &str,
-    stored: &StoredSpec,
-) -> Result<(), PoolError> {
+pub async fn wait_ready(d: &PoolDeps, id: &str, stored: &StoredSpec) -> Result<(), PoolError> {
     let start_period = stored
         .spec
         .healthcheck
@@ -127,7 +126,7 @@ pub async fn wait_ready(
         .unwrap_or_default();
     let deadline = Instant::now() + start_period + READY_GRACE;
     loop {
-        let info = containers::inspect(ctx, id).await.map_err(PoolError::Api)?;
+        let info = containers::inspect(&d.engine, id).await?;
         if !info.state.running
             && info.state.status != "created"
             && info.state.status != "configured"
@@ -147,7 +146,7 @@ pub async fn wait_ready(
             if stored.spec.healthcheck.is_none() {
                 return Ok(());
             }
-            match containers::healthcheck(ctx, id).await {
+            match containers::healthcheck(&d.engine, &d.runtimes, id).await {
                 Ok(r) if r.status == "healthy" => return Ok(()),
                 Ok(r) if r.status == "unhealthy" => {
                     return Err(PoolError::NotReady(format!(
@@ -156,7 +155,7 @@ pub async fn wait_ready(
                     )))
                 }
                 Ok(_) => {}
-                Err(e) => return Err(PoolError::Api(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         if Instant::now() >= deadline {
@@ -171,8 +170,8 @@ pub async fn wait_ready(
 
 /// Removes a pool container and its dirs; errors are logged, since the
 /// next recovery pass removes whatever is left.
-pub async fn discard(ctx: &AgentContext, name: &str, dirs: &ContainerDirs) {
-    if let Err(e) = remove_container(ctx, name).await {
+pub async fn discard(d: &PoolDeps, name: &str, dirs: &ContainerDirs) {
+    if let Err(e) = remove_container(d, name).await {
         tracing::warn!(container = name, error = %e, "pool container not removed; recovery will retry");
     }
     if let Err(e) = dirs.remove() {
@@ -182,10 +181,12 @@ pub async fn discard(ctx: &AgentContext, name: &str, dirs: &ContainerDirs) {
 
 /// Force-removes a container (kill, no grace: a pool container holds
 /// nothing the agent has not already wiped or uploaded).
-pub async fn remove_container(ctx: &AgentContext, name: &str) -> Result<(), PoolError> {
-    match containers::delete(ctx, name, "force=true", b"").await {
+pub async fn remove_container(d: &PoolDeps, name: &str) -> Result<(), PoolError> {
+    match containers::delete(&d.engine, &d.runtimes, name, true).await {
         Ok(()) => Ok(()),
-        Err(crate::api::ApiError::Engine(crate::podman::EngineError::NotFound { .. })) => Ok(()),
-        Err(e) => Err(PoolError::Api(e)),
+        Err(containers::ContainerError::Engine(crate::podman::EngineError::NotFound {
+            ..
+        })) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

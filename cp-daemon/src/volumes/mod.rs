@@ -7,11 +7,21 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::agent::AgentContext;
-use crate::api::{decode, ApiError};
 use crate::containers::{check_id, NAMESPACE_LABEL};
 use crate::host::MANAGED_LABEL;
-use crate::podman::{raw, EngineError};
+use crate::podman::{raw, Engine, EngineError, InvalidField};
+
+/// Why a volume verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The volume is not the agent's to change.
+    #[error("{}", .0.message)]
+    Denied(InvalidField),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
 
 /// `POST /volumes`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -60,12 +70,11 @@ impl From<EngineVolume> for VolumeInfo {
     }
 }
 
-fn engine_err(name: &str) -> impl Fn(raw::RawError) -> ApiError + '_ {
-    move |e| ApiError::Engine(EngineError::classify_raw(e, &format!("volume {name}")))
+fn engine_err(name: &str) -> impl Fn(raw::RawError) -> VolumeError + '_ {
+    move |e| VolumeError::Engine(EngineError::classify_raw(e, &format!("volume {name}")))
 }
 
-pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<VolumeInfo, ApiError> {
-    let req: CreateVolume = decode::json(body)?;
+pub async fn create(engine: &Engine, req: &CreateVolume) -> Result<VolumeInfo, VolumeError> {
     check_id("name", &req.name)?;
     if let Some(ns) = &req.namespace {
         check_id("namespace", ns)?;
@@ -73,10 +82,10 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<VolumeInfo, ApiEr
     let mut labels = req.labels.clone();
     for k in labels.keys() {
         if k.is_empty() || k.contains('\0') || k == MANAGED_LABEL || k == NAMESPACE_LABEL {
-            return Err(ApiError::bad_request(
+            return Err(VolumeError::Invalid(InvalidField::new(
                 format!("labels.{k}"),
                 "label keys must be non-empty and not the agent's own",
-            ));
+            )));
         }
     }
     labels.insert(MANAGED_LABEL.into(), "true".into());
@@ -85,15 +94,15 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<VolumeInfo, ApiEr
     }
     // Podman's compat create answers 201 for an existing name too; refuse
     // that so two tenants cannot share a volume by accident.
-    if read(ctx, &req.name).await.is_ok() {
-        return Err(ApiError::Engine(EngineError::Conflict(format!(
+    if read(engine, &req.name).await.is_ok() {
+        return Err(VolumeError::Engine(EngineError::Conflict(format!(
             "volume {} already exists",
             req.name
         ))));
     }
     let body = serde_json::json!({ "Name": req.name, "Labels": labels });
     let bytes = raw::call(
-        &ctx.engine.socket,
+        &engine.socket,
         http::Method::POST,
         &format!("{}/volumes/create", raw::COMPAT),
         Some(body.to_string().into_bytes()),
@@ -101,41 +110,38 @@ pub async fn create(ctx: &AgentContext, body: &[u8]) -> Result<VolumeInfo, ApiEr
     .await
     .map_err(engine_err(&req.name))?;
     let v: EngineVolume = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::Engine(EngineError::Failed(format!("volume create answer: {e}"))))?;
+        .map_err(|e| EngineError::Failed(format!("volume create answer: {e}")))?;
     Ok(v.into())
 }
 
-async fn read(ctx: &AgentContext, name: &str) -> Result<VolumeInfo, ApiError> {
+async fn read(engine: &Engine, name: &str) -> Result<VolumeInfo, VolumeError> {
     check_id("name", name)?;
     let path = format!("{}/volumes/{name}", raw::COMPAT);
-    let v: EngineVolume = raw::get_json_at(&ctx.engine.socket, &path)
+    let v: EngineVolume = raw::get_json_at(&engine.socket, &path)
         .await
         .map_err(engine_err(name))?
-        .ok_or_else(|| {
-            ApiError::Engine(EngineError::NotFound {
-                what: format!("volume {name}"),
-            })
+        .ok_or_else(|| EngineError::NotFound {
+            what: format!("volume {name}"),
         })?;
     Ok(v.into())
 }
 
-pub async fn inspect(ctx: &AgentContext, name: &str) -> Result<VolumeInfo, ApiError> {
-    read(ctx, name).await
+pub async fn inspect(engine: &Engine, name: &str) -> Result<VolumeInfo, VolumeError> {
+    read(engine, name).await
 }
 
 /// `DELETE /volumes/{name}` (`?force=true` also removes containers using
 /// it, as the engine does). Only managed volumes.
-pub async fn delete(ctx: &AgentContext, name: &str, query: &str) -> Result<(), ApiError> {
-    let force = decode::query_flag(&decode::query_pairs(query)?, "force")?;
-    let v = read(ctx, name).await?;
+pub async fn delete(engine: &Engine, name: &str, force: bool) -> Result<(), VolumeError> {
+    let v = read(engine, name).await?;
     if !v.managed {
-        return Err(ApiError::forbidden(
+        return Err(VolumeError::Denied(InvalidField::new(
             "name",
             format!("volume {name} is not managed by coolify"),
-        ));
+        )));
     }
     raw::call(
-        &ctx.engine.socket,
+        &engine.socket,
         http::Method::DELETE,
         &format!("{}/volumes/{name}?force={force}", raw::COMPAT),
         None,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::parse::{parse, SpecError};
 use super::spec::WorkloadSpec;
 use super::validate::check;
-use crate::deny::DenyPolicy;
+use crate::containers::deny::DenyPolicy;
 
 /// A checked spec and the short hash of its text, stamped on the pool's
 /// containers so a replaced spec retires the idle ones made from the old.

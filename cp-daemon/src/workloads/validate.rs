@@ -10,8 +10,8 @@ use std::path::{Component, Path};
 
 use super::parse::SpecError;
 use super::spec::WorkloadSpec;
+use crate::containers::deny::{self, DenyPolicy};
 use crate::containers::types::{CreateContainer, Healthcheck, PortMapping};
-use crate::deny::{self, DenyPolicy};
 
 /// Default memory limit when the spec sets none (secure default: every pool
 /// container is capped).
@@ -273,8 +273,5 @@ pub fn check(spec: &WorkloadSpec, policy: &DenyPolicy) -> Result<(), SpecError> 
             SpecError::denied(key, d.reason)
         }
     })?;
-    crate::containers::validate(&req).map_err(|e| {
-        let b = e.body();
-        SpecError::new(spec_key(b.field.as_deref().unwrap_or("spec")), b.error)
-    })
+    crate::containers::validate(&req).map_err(|e| SpecError::new(spec_key(&e.field), e.message))
 }
