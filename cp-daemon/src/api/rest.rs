@@ -15,7 +15,7 @@ use axum::{Json, Router};
 
 use super::auth::BearerToken;
 use super::context::AgentContext;
-use super::dispatch::{dispatch, ReplyBody, VerbRequest};
+use super::dispatch::{dispatch, record, Input, ReplyBody, VerbRequest};
 use super::error::ApiError;
 use super::verbs::Verb;
 
@@ -47,12 +47,14 @@ async fn handle(
     let (name, result) = match authorize_and_route(&state.token, &method, &uri, &headers) {
         Ok(verb) => {
             let name = verb.name();
-            let req = VerbRequest {
-                verb,
+            let input = Input {
                 query: uri.query().map(str::to_string),
                 body,
             };
-            (name, dispatch(&state.ctx, req).await)
+            (
+                name,
+                dispatch(&state.ctx, VerbRequest { verb, input }).await,
+            )
         }
         Err(e) => ("unrouted", Err(e)),
     };
@@ -60,17 +62,15 @@ async fn handle(
         Ok(reply) => reply.status,
         Err(e) => e.status(),
     };
-    let elapsed = started.elapsed();
-    state.ctx.metrics.observe(name, status.as_u16(), elapsed);
-    // Ops log: endpoint, status, duration. Never bodies, headers or env.
-    // Written by a task of its own: on the API thread (a current-thread
-    // runtime) it runs once this answer is on the wire, so the write to
-    // stderr, a pipe whose reader it wakes, is off the request's path.
-    let status_code = status.as_u16();
-    tokio::spawn(async move {
-        tracing::info!(verb = name, %method, path = uri.path(), status = status_code,
-            duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    });
+    record(
+        &state.ctx,
+        "rest",
+        name,
+        method.as_str(),
+        uri.path(),
+        status,
+        started.elapsed(),
+    );
     match result {
         Ok(reply) => match reply.body {
             ReplyBody::Json(v) => (

@@ -1,6 +1,9 @@
 //! Stream frames → the verb table → answers (DESIGN.md decision 1): a
-//! verb frame is routed with the same [`Verb::route`] and run by the same
-//! [`dispatch`] as a REST request, so both transports give identical answers.
+//! verb frame is routed with the same [`Verb::route`], run by the same
+//! [`dispatch`] and recorded by the same epilogue ([`record`]) as a REST
+//! request, so both transports give identical answers. Build and cancel
+//! frames are the one other door: they go to the build driver, which
+//! answers when the build ends.
 
 use std::time::Instant;
 
@@ -9,7 +12,7 @@ use coolify_proto::v1::{server_msg, Response, ServerMsg, VerbFrame};
 use http::{Method, StatusCode};
 
 use crate::api::AgentContext;
-use crate::api::{dispatch, ApiError, Reply, ReplyBody, Verb, VerbRequest};
+use crate::api::{dispatch, record, ApiError, Input, Reply, ReplyBody, Verb, VerbRequest};
 
 /// Runs one frame and returns the answer to send back, or `None` for
 /// build frames: a build answers when it ends (through the build driver's
@@ -19,16 +22,19 @@ pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Option<Response> {
     Some(match msg.msg {
         Some(server_msg::Msg::Verb(frame)) => {
             let started = Instant::now();
+            let (method, path) = (frame.method.clone(), frame.path.clone());
             let (name, result) = run_verb(ctx, frame).await;
             let resp = to_response(id, result);
-            ctx.metrics
-                .observe(name, resp.status as u16, started.elapsed());
-            tracing::info!(
-                verb = name,
-                status = resp.status,
-                transport = "broker",
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request"
+            let status = StatusCode::from_u16(u16::try_from(resp.status).unwrap_or(500))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            record(
+                ctx,
+                "broker",
+                name,
+                &method,
+                &path,
+                status,
+                started.elapsed(),
             );
             resp
         }
@@ -78,12 +84,11 @@ async fn run_verb(ctx: &AgentContext, frame: VerbFrame) -> (&'static str, Result
         Err(e) => return ("unrouted", Err(e.into())),
     };
     let name = verb.name();
-    let req = VerbRequest {
-        verb,
+    let input = Input {
         query: Some(frame.query).filter(|q| !q.is_empty()),
         body: Bytes::from(frame.body),
     };
-    (name, dispatch(ctx, req).await)
+    (name, dispatch(ctx, VerbRequest { verb, input }).await)
 }
 
 /// Maps a verb outcome to a Response frame: the same status and JSON body
