@@ -161,6 +161,8 @@ fn local_broker(a: &UpArgs) -> Result<Option<LocalBroker>, String> {
         grpc_bind: h.broker_grpc_bind,
         socket,
         socket_gid: broker::single_host::socket_gid(h)?,
+        state_dir: std::path::absolute(a.data_dir.join("broker"))
+            .map_err(|e| format!("--data-dir {}: {e}", a.data_dir.display()))?,
     }))
 }
 

@@ -1,7 +1,8 @@
 //! The broker container of `cp up --with-broker`: `/coolify-broker` from the
 //! appliance image, host network (the agent dials it on loopback), its UDS
 //! lane in a host directory, its TLS identity and the token public key
-//! mounted read-only. Not privileged: it needs no engine socket and no host
+//! mounted read-only, its state (the revocation record) in a host directory
+//! so that it outlives the container. Not privileged: it needs no engine socket and no host
 //! tables.
 
 use std::path::Path;
@@ -39,6 +40,10 @@ fn env(b: &LocalBroker) -> Vec<String> {
     if let Some(gid) = b.socket_gid {
         env.push(format!("BROKER_UNIX_SOCKET_GROUP={gid}"));
     }
+    env.push(format!(
+        "BROKER_REVOCATIONS_PATH={}",
+        b.state_dir.join("revocations.json").display()
+    ));
     env
 }
 
@@ -88,6 +93,7 @@ pub fn body(
             network_mode: Some("host".into()),
             mounts: Some(vec![
                 bind(dir, &dir.display().to_string()),
+                bind(&b.state_dir, &b.state_dir.display().to_string()),
                 ro(&files.tls_cert, TLS_CERT_IN),
                 ro(&files.tls_key, TLS_KEY_IN),
                 ro(&files.jwt_pub, JWT_PUB_IN),

@@ -54,6 +54,10 @@ pub struct LocalBroker {
     pub socket: PathBuf,
     /// `BROKER_UNIX_SOCKET_GROUP` as a gid (the image has no /etc/group).
     pub socket_gid: Option<u32>,
+    /// The broker's own state on the host (`<data-dir>/broker`: its
+    /// revocation record), mounted read-write at the same path so it
+    /// outlives the container.
+    pub state_dir: PathBuf,
 }
 
 impl LocalBroker {
