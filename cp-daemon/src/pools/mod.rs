@@ -7,8 +7,10 @@
 //!
 //! Layers: `pool` holds the pure bookkeeping (who is idle, claimed, being
 //! made); `claims` the durable claims record; `dirs` the per-container
-//! state and secrets dirs; `warm` makes and removes containers; `service`
-//! runs claims, releases, recovery and the background refill; `verbs`
+//! state and secrets dirs; `warm` makes and removes containers;
+//! `agent_pools` holds the `Pools` handle, and one file per job runs on it:
+//! `claim`, `release`, `state_sync` (tenant state in and out), `recovery`,
+//! `refill` (the background task), `status` (views and metrics); `verbs`
 //! serves the API.
 //!
 //! Durable truth: the engine's containers (labelled
@@ -16,17 +18,25 @@
 //! claims record (see `claims` for why a file and not labels). On start,
 //! `recover` rebuilds the pools from both.
 
+mod agent_pools;
+mod claim;
 mod claims;
 mod dirs;
 mod pool;
-mod service;
+mod recovery;
+mod refill;
+mod release;
+mod state_sync;
+mod status;
 pub mod verbs;
 mod warm;
 pub mod workloads;
 
+pub use agent_pools::{Pools, PoolsConfig};
 pub use claims::{ClaimRecord, ClaimsFile};
 pub use dirs::ContainerDirs;
-pub use service::{run, Pools, PoolsConfig};
+pub use recovery::RecoveryReport;
+pub use refill::run;
 
 use std::sync::Arc;
 
