@@ -12,7 +12,7 @@ use super::agent_pools::{limits, now_unix};
 use super::claims::ClaimRecord;
 use super::dirs::owner;
 use super::pool::{Held, Member, Take};
-use super::warm::{self, discard, Warmed};
+use super::readiness::{self, discard, ReadyContainer};
 use super::{PoolError, Pools};
 use crate::workloads::StoredSpec;
 
@@ -66,8 +66,8 @@ impl Pools {
                 });
             }
             Take::Warm(m) => (m, false),
-            Take::Cold => match warm::warm(self, stored).await {
-                Ok(Warmed { name, id }) => (
+            Take::Cold => match readiness::make_ready(self, stored).await {
+                Ok(ReadyContainer { name, id }) => (
                     Member {
                         name,
                         id,

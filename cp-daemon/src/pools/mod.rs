@@ -7,7 +7,8 @@
 //!
 //! Layers: `pool` holds the pure bookkeeping (who is idle, claimed, being
 //! made); `claims` the durable claims record; `dirs` the per-container
-//! state and secrets dirs; `warm` makes and removes containers;
+//! state and secrets dirs; `readiness` makes a container ready (create,
+//! start, agent-run healthcheck) or removes it;
 //! `agent_pools` holds the `Pools` handle, and one file per job runs on it:
 //! `claim`, `release`, `state_sync` (tenant state in and out), `recovery`,
 //! `refill` (the background task), `status` (views and metrics); `verbs`
@@ -23,13 +24,13 @@ mod claim;
 mod claims;
 mod dirs;
 mod pool;
+mod readiness;
 mod recovery;
 mod refill;
 mod release;
 mod state_sync;
 mod status;
 pub mod verbs;
-mod warm;
 pub mod workloads;
 
 pub use agent_pools::{Pools, PoolsConfig};

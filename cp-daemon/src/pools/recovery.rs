@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::pool::{Held, Member};
-use super::warm::discard;
+use super::readiness::discard;
 use super::{
     PoolError, Pools, NAME_PREFIX, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL,
 };

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent_pools::limits;
 use super::pool::Member;
-use super::warm::{self, discard, Warmed};
+use super::readiness::{self, discard, ReadyContainer};
 use super::Pools;
 use crate::health::Health;
 use crate::podman::raw;
@@ -102,8 +102,8 @@ fn refill_once(pools: &Arc<Pools>) {
         for _ in 0..plan.make {
             let (pools, stored) = (pools.clone(), stored.clone());
             tokio::spawn(async move {
-                let made = match warm::warm(&pools, &stored).await {
-                    Ok(Warmed { name, id }) => Some(Member {
+                let made = match readiness::make_ready(&pools, &stored).await {
+                    Ok(ReadyContainer { name, id }) => Some(Member {
                         name,
                         id,
                         hash: stored.hash.clone(),

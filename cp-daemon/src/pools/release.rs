@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::dirs::ContainerDirs;
 use super::pool::{Held, Member};
-use super::warm::{remove_container, wait_ready};
+use super::readiness::{remove_container, wait_ready};
 use super::{PoolError, Pools};
 use crate::podman::InvalidField;
 use crate::workloads::spec::OnRelease;
