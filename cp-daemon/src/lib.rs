@@ -19,6 +19,7 @@ pub mod host;
 pub mod hosttools;
 pub mod images;
 pub mod init;
+pub mod labels;
 pub mod metrics;
 pub mod networks;
 pub mod podman;

@@ -58,12 +58,7 @@ pub struct PoolDeps {
     pub workloads: Arc<WorkloadStore>,
 }
 
-/// Label naming the workload a pool container belongs to.
-pub const POOL_WORKLOAD_LABEL: &str = "coolify.pool.workload";
-/// Label with the short hash of the spec the container was made from.
-pub const POOL_HASH_LABEL: &str = "coolify.pool.spec";
-/// Label naming the agent (by its data) that owns a pool container.
-pub const POOL_AGENT_LABEL: &str = "coolify.pool.agent";
+pub use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 /// Every pool container's name starts with this.
 pub const NAME_PREFIX: &str = "coolify-pool-";
 /// Health component name.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use bollard::models::{Mount, MountType};
 
 use super::dirs::{owner, ContainerDirs};
-use super::{PoolDeps, PoolError, Pools, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
+use super::{PoolDeps, PoolError, Pools};
 use crate::containers;
+use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 use crate::workloads::{create_request, StoredSpec};
 
 /// Size cap of the `/tmp` tmpfs a read-only container gets.

@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use super::pool::{Held, Member};
 use super::readiness::discard;
-use super::{
-    PoolError, Pools, NAME_PREFIX, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL,
-};
+use super::{PoolError, Pools, NAME_PREFIX};
+use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 use crate::podman::raw;
 
 impl Pools {
