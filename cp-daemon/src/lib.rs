@@ -25,6 +25,6 @@ pub mod networks;
 pub mod podman;
 pub mod pools;
 pub mod runtimes;
-pub mod sync;
+pub mod tenant_sync;
 pub mod volumes;
 pub mod workloads;

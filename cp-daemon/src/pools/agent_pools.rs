@@ -16,7 +16,7 @@ use super::claims::ClaimsFile;
 use super::dirs::ContainerDirs;
 use super::pool::{Book, Limits};
 use super::{PoolDeps, PoolError};
-use crate::sync::{Periodic, StateSync};
+use crate::tenant_sync::{Periodic, StateSync};
 use crate::workloads::StoredSpec;
 
 /// Where the pools keep their files.

@@ -94,7 +94,7 @@ pub enum PoolError {
     ManualSyncOff(String),
     /// A manual sync failed.
     #[error("state sync failed: {0}")]
-    SyncFailed(crate::sync::SyncError),
+    SyncFailed(crate::tenant_sync::SyncError),
     #[error("pool dirs: {0}")]
     Dirs(dirs::DirError),
     #[error("{0}")]
@@ -103,8 +103,8 @@ pub enum PoolError {
     NotReady(String),
     /// The state download of a claim failed; the claim was undone.
     #[error("state download failed, the claim was undone: {0}")]
-    Download(crate::sync::SyncError),
+    Download(crate::tenant_sync::SyncError),
     /// The state upload of a release failed; nothing was wiped.
     #[error("state upload failed; the state dir is kept and the tenant still holds the container, retry the release: {0}")]
-    Upload(crate::sync::SyncError),
+    Upload(crate::tenant_sync::SyncError),
 }

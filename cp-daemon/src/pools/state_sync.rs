@@ -1,4 +1,4 @@
-//! A claimed container's tenant state through `crate::sync`: the download
+//! A claimed container's tenant state through `crate::tenant_sync`: the download
 //! of a claim, the periodic uploads while claimed, the upload of a release,
 //! and the manual sync verb.
 
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::dirs::owner;
 use super::pool::Held;
 use super::{PoolError, Pools};
-use crate::sync::{Outcome, Periodic, Retry};
+use crate::tenant_sync::{Outcome, Periodic, Retry};
 use crate::workloads::StoredSpec;
 
 /// Attempts of the release upload before the release gives up (and keeps
@@ -152,7 +152,7 @@ impl Pools {
                 .await
                 .and_then(|r| {
                     super::dirs::own_tree(&state, owner(stored.spec.user.as_deref())).map_err(
-                        |e| crate::sync::SyncError::Local {
+                        |e| crate::tenant_sync::SyncError::Local {
                             mapping: "/".into(),
                             action: "own",
                             path: e.path.clone(),
