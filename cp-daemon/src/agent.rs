@@ -99,7 +99,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         deny.clone(),
     )?);
     let stop = CancellationToken::new();
-    let state_sync = crate::sync::StateSync::from_config(&config.sync, tools_for(&config));
+    let state_sync = crate::tenant_sync::StateSync::from_config(&config.sync, tools_for(&config));
     let pool_deps = PoolDeps {
         engine: engine.clone(),
         runtimes: runtimes.clone(),

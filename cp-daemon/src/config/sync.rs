@@ -13,7 +13,7 @@ pub const RCLONE_BIN: &str = "rclone";
 /// Default bound on one rclone run (one mapping of one sync).
 pub const SYNC_TIMEOUT: &str = "10m";
 
-/// Settings of [`crate::sync::StateSync`].
+/// Settings of [`crate::tenant_sync::StateSync`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncConfig {
     /// `COOLD_RCLONE_BIN`: a bare name or an absolute path.

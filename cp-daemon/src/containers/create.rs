@@ -10,8 +10,8 @@ use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 
 use super::deny::{self, DenyPolicy};
 use super::types::{CreateContainer, Created, MountKind, Protocol, RestartPolicy};
-use super::{view, ContainerError, NAMESPACE_LABEL};
-use crate::host::MANAGED_LABEL;
+use super::{view, ContainerError};
+use crate::labels::{MANAGED_LABEL, NAMESPACE_LABEL};
 use crate::podman::{Engine, EngineError, InvalidField};
 use crate::runtimes::{CreatePath, Runtimes};
 

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::host::MANAGED_LABEL;
+use crate::labels::MANAGED_LABEL;
 use crate::podman::{Engine, EngineError, InvalidField};
 use crate::runtimes::{RuntimeError, Runtimes};
 use view::LibpodContainer;
@@ -53,8 +53,9 @@ pub enum ContainerError {
     Internal(String),
 }
 
-/// Label carrying the tenancy namespace of an object.
-pub const NAMESPACE_LABEL: &str = "coolify.namespace";
+/// Defined in `crate::labels` with the agent's other labels; part of this
+/// module's public face too.
+pub use crate::labels::NAMESPACE_LABEL;
 
 /// `[A-Za-z0-9][A-Za-z0-9_.-]*` of at most `max` bytes: the one grammar
 /// of engine object names and ids the agent passes on.

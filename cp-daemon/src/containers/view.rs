@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use super::types::{ContainerInfo, ContainerState};
-use super::{check_id, ContainerError, NAMESPACE_LABEL};
-use crate::host::MANAGED_LABEL;
+use super::{check_id, ContainerError};
+use crate::labels::{MANAGED_LABEL, NAMESPACE_LABEL};
 use crate::podman::{raw, Engine, EngineError};
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use coolify_http_client::{Client, ClientError};
+use http::Method;
 use serde_json::Value;
 
 use super::endpoint::Change;
@@ -30,49 +30,32 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct CorrosionStore {
     addr: SocketAddr,
+    client: Client,
 }
 
 impl CorrosionStore {
     /// `addr` is the Corrosion agent's API address (`api.addr`).
     pub fn new(addr: SocketAddr) -> Self {
-        CorrosionStore { addr }
+        CorrosionStore {
+            addr,
+            client: Client::tcp(addr.to_string()).with_timeout(REQUEST_TIMEOUT),
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<(u16, bytes::Bytes), StoreError> {
-        let addr = self.addr;
-        let fut = async move {
-            let stream = tokio::net::TcpStream::connect(addr)
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("corrosion at {addr}: {e}")))?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("corrosion at {addr}: {e}")))?;
-            tokio::spawn(conn);
-            let req = http::Request::post(path)
-                .header(http::header::HOST, addr.to_string())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(bytes::Bytes::from(body.to_string())))
-                .map_err(|e| StoreError::Protocol(e.to_string()))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("corrosion at {addr}: {e}")))?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("corrosion at {addr}: {e}")))?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, fut)
+        let body = bytes::Bytes::from(body.to_string());
+        // Connect, transport and timeout failures all mean the agent is not
+        // answering: the store is down, not the request wrong.
+        let resp = self
+            .client
+            .send(Method::POST, path, Some(body))
             .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "corrosion at {addr}: no answer within {REQUEST_TIMEOUT:?}"
-                ))
-            })?
+            .map_err(|e| match e {
+                ClientError::Connect(_) | ClientError::Transport(_) | ClientError::Timeout(_) => {
+                    StoreError::Unavailable(format!("corrosion at {}: {e}", self.addr))
+                }
+            })?;
+        Ok((resp.status, resp.body))
     }
 
     async fn transact(&self, stmts: &[Statement]) -> Result<(), StoreError> {

@@ -17,9 +17,9 @@ mod store;
 mod sync;
 pub mod verbs;
 
+pub use crate::labels::NAMESPACE_LABEL;
 pub use corrosion::CorrosionStore;
 pub use endpoint::{Change, Endpoint, Observed};
-pub use observe::NAMESPACE_LABEL;
 pub use plan::plan;
 pub use sqlite::{from_sql, to_sql, SqliteStore};
 pub use store::{EndpointStore, Statement, StoreError, SCHEMA};

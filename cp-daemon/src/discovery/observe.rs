@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use crate::config::Namespace;
-use crate::host::MANAGED_LABEL;
+use crate::labels::MANAGED_LABEL;
 use crate::podman::raw::ContainerSummaryView;
 
 use super::endpoint::Observed;
 
 /// Label naming a container's namespace; absent means `default`. The
 /// same label the container verbs set.
-pub use crate::containers::NAMESPACE_LABEL;
+use crate::labels::NAMESPACE_LABEL;
 
 /// Health from the engine's status line: Docker and Podman append
 /// `(healthy)`, `(unhealthy)` or `(starting)`/`(health: starting)`;

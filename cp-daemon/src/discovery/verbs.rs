@@ -4,10 +4,9 @@
 use serde::Deserialize;
 
 use super::endpoint::{Change, Endpoint, Observed};
-use super::observe::NAMESPACE_LABEL;
 use super::{DiscoveryHandle, StoreError};
 use crate::config::Namespace;
-use crate::host::MANAGED_LABEL;
+use crate::labels::{MANAGED_LABEL, NAMESPACE_LABEL};
 use crate::podman::{raw, Engine, EngineError, InvalidField};
 
 /// Why a service verb failed.

@@ -1,7 +1,8 @@
 //! The cross-host plane: chain `COOLIFY-ALLOW` of the iptables filter
 //! table, written with `iptables-restore --noflush` (one batch = one
-//! transaction; the old per-rule `iptables -A` processes are what made
-//! the first coold slow) and read back with `iptables-save -t filter`.
+//! transaction and one process per change, not one `iptables -A` process
+//! per rule; docs/firewall.md, "Benchmark") and read back with
+//! `iptables-save -t filter`.
 
 use std::path::PathBuf;
 

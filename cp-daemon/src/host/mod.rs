@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::labels::MANAGED_LABEL;
 use crate::podman::{Engine, EngineError};
 
 /// Why a host-facts verb failed.
@@ -24,9 +25,6 @@ pub enum HostError {
 }
 
 pub use procfs::{LoadAverage, MemoryInfo};
-
-/// Label every object the agent creates carries.
-pub const MANAGED_LABEL: &str = "coolify.managed";
 
 #[derive(Debug, Serialize)]
 pub struct HostInfo {

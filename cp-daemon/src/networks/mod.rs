@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::containers::{check_id, NAMESPACE_LABEL};
-use crate::host::MANAGED_LABEL;
+use crate::containers::check_id;
+use crate::labels::{MANAGED_LABEL, NAMESPACE_LABEL};
 use crate::podman::{raw, Engine, EngineError, InvalidField};
 
 /// Why a network verb failed.

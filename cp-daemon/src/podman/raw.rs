@@ -78,10 +78,11 @@ async fn request_with(
     content_type: &str,
     body: Option<Vec<u8>>,
 ) -> Result<(u16, bytes::Bytes), RawError> {
-    // Reads reuse idle keep-alive connections (a fresh connection per read
-    // was most of the agent's added latency on inspect). A reused one may
-    // have been closed by the engine meanwhile: a GET is safe to retry once
-    // on a fresh connection. Writes always take a fresh connection.
+    // Reads reuse idle keep-alive connections: a connect and handshake per
+    // read would cost more than the read (docs/verbs.md, "Measured
+    // performance"). A reused one may have been closed by the engine
+    // meanwhile: a GET is safe to retry once on a fresh connection. Writes
+    // always take a fresh connection.
     let reusable = method == http::Method::GET;
     let request = Request {
         method: &method,
@@ -119,8 +120,8 @@ type Connection =
 
 /// A keep-alive engine connection whose I/O is driven by the task that
 /// uses it, not by a task of its own: a read then costs no hand-off
-/// between tasks, and on the multi-threaded runtime fewer wake-ups of the
-/// other worker (measured on inspect: fewer times scheduled per request).
+/// between tasks, so on the multi-threaded runtime it wakes no other
+/// worker (docs/verbs.md counts times scheduled per request).
 /// Nothing polls it while parked, so a close by the engine is only seen on
 /// the next use, which the GET retry covers.
 struct Conn {

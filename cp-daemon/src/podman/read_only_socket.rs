@@ -3,13 +3,14 @@
 //!
 //! Why: tokio registers every socket for reads and writes, edge-triggered.
 //! On a unix socket the engine's read of our request frees buffer space,
-//! which signals writability: once per engine read the agent was woken for
-//! nothing (`strace -f`: an `EPOLLOUT`-only wake-up between the request
-//! and the answer), and the engine paid for sending that wake-up on its own
-//! way to answering. Pooled connections carry only GETs, whose few hundred
-//! bytes always fit an idle connection's socket buffer; should a write
-//! ever find it full, it is retried after a short sleep instead of waiting
-//! for a writability event this registration never gets.
+//! which signals writability: with a write registration the agent would be
+//! woken for nothing once per engine read (an `EPOLLOUT`-only wake-up
+//! between the request and the answer; docs/verbs.md), and the engine would
+//! pay for sending it on its way to answering. Pooled connections carry
+//! only GETs, whose few hundred bytes always fit an idle connection's
+//! socket buffer; should a write ever find it full, it is retried after a
+//! short sleep instead of waiting for a writability event this
+//! registration never gets.
 
 use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};

@@ -7,8 +7,11 @@
 //!
 //! Layers: `pool` holds the pure bookkeeping (who is idle, claimed, being
 //! made); `claims` the durable claims record; `dirs` the per-container
-//! state and secrets dirs; `warm` makes and removes containers; `service`
-//! runs claims, releases, recovery and the background refill; `verbs`
+//! state and secrets dirs; `readiness` makes a container ready (create,
+//! start, agent-run healthcheck) or removes it;
+//! `agent_pools` holds the `Pools` handle, and one file per job runs on it:
+//! `claim`, `release`, `state_sync` (tenant state in and out), `recovery`,
+//! `refill` (the background task), `status` (views and metrics); `verbs`
 //! serves the API.
 //!
 //! Durable truth: the engine's containers (labelled
@@ -16,17 +19,25 @@
 //! claims record (see `claims` for why a file and not labels). On start,
 //! `recover` rebuilds the pools from both.
 
+mod agent_pools;
+mod claim;
 mod claims;
 mod dirs;
 mod pool;
-mod service;
+mod readiness;
+mod recovery;
+mod refill;
+mod release;
+mod state_sync;
+mod status;
 pub mod verbs;
-mod warm;
 pub mod workloads;
 
+pub use agent_pools::{Pools, PoolsConfig};
 pub use claims::{ClaimRecord, ClaimsFile};
 pub use dirs::ContainerDirs;
-pub use service::{run, Pools, PoolsConfig};
+pub use recovery::RecoveryReport;
+pub use refill::run;
 
 use std::sync::Arc;
 
@@ -47,12 +58,7 @@ pub struct PoolDeps {
     pub workloads: Arc<WorkloadStore>,
 }
 
-/// Label naming the workload a pool container belongs to.
-pub const POOL_WORKLOAD_LABEL: &str = "coolify.pool.workload";
-/// Label with the short hash of the spec the container was made from.
-pub const POOL_HASH_LABEL: &str = "coolify.pool.spec";
-/// Label naming the agent (by its data) that owns a pool container.
-pub const POOL_AGENT_LABEL: &str = "coolify.pool.agent";
+pub use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 /// Every pool container's name starts with this.
 pub const NAME_PREFIX: &str = "coolify-pool-";
 /// Health component name.
@@ -88,7 +94,7 @@ pub enum PoolError {
     ManualSyncOff(String),
     /// A manual sync failed.
     #[error("state sync failed: {0}")]
-    SyncFailed(crate::sync::SyncError),
+    SyncFailed(crate::tenant_sync::SyncError),
     #[error("pool dirs: {0}")]
     Dirs(dirs::DirError),
     #[error("{0}")]
@@ -97,8 +103,8 @@ pub enum PoolError {
     NotReady(String),
     /// The state download of a claim failed; the claim was undone.
     #[error("state download failed, the claim was undone: {0}")]
-    Download(crate::sync::SyncError),
+    Download(crate::tenant_sync::SyncError),
     /// The state upload of a release failed; nothing was wiped.
     #[error("state upload failed; the state dir is kept and the tenant still holds the container, retry the release: {0}")]
-    Upload(crate::sync::SyncError),
+    Upload(crate::tenant_sync::SyncError),
 }

@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use super::claim::ClaimView;
 use super::dirs::{check_secret_name, MAX_SECRETS, MAX_SECRETS_BYTES};
-pub use super::service::{ClaimView, MappingView, PoolView, ReleaseView, SyncView};
+pub use super::release::ReleaseView;
+pub use super::state_sync::{MappingView, SyncView};
+pub use super::status::PoolView;
 use super::{PoolError, Pools};
 use crate::podman::InvalidField;
 use crate::workloads::check_name;

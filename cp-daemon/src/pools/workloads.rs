@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::service::PoolView;
+use super::status::PoolView;
 use super::{PoolError, Pools};
 use crate::podman::InvalidField;
 use crate::workloads::{check_name, SpecError, StoreError, StoredSpec, WorkloadSpec};

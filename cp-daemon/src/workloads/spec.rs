@@ -55,10 +55,10 @@ pub struct WorkloadSpec {
     #[serde(default)]
     pub pool: PoolSpec,
     /// State synchronisation through rclone: the sync concern's own strict
-    /// types (`crate::sync::SyncSpec`).
+    /// types (`crate::tenant_sync::SyncSpec`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub sync: Option<crate::sync::SyncSpec>,
+    pub sync: Option<crate::tenant_sync::SyncSpec>,
 }
 
 /// `volumes:` — the per-container dirs the agent owns and mounts.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coold::hosttools::ToolRunner;
-use coold::sync::{
+use coold::tenant_sync::{
     Direction, LocalSink, Mapping, Mode, Outcome, Period, Retry, S3Sink, Secret, Sink, StateSync,
     SyncError, SyncPolicy, SyncSpec, Transfer,
 };
@@ -527,7 +527,7 @@ async fn periodic_uploads_happen_at_the_policys_period() {
     write(&state, "first", b"1");
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    let periodic = coold::sync::Periodic::start(
+    let periodic = coold::tenant_sync::Periodic::start(
         runner(),
         Arc::new(spec),
         "t".into(),

@@ -142,7 +142,7 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::spec::LocalSink;
+    use crate::tenant_sync::spec::LocalSink;
 
     fn s3(endpoint: Option<&str>) -> Sink {
         Sink::S3(S3Sink {

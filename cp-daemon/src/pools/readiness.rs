@@ -1,8 +1,8 @@
-//! Making one pool container: dirs, create (through the same checks as
+//! Readiness of one pool container: dirs, create (through the same checks as
 //! `POST /containers`, plus the pool's hardening), start, and wait until
 //! healthy. The agent runs the healthcheck itself (DESIGN.md decision 9):
 //! without systemd the engine never would, so "healthy" here is a real
-//! check result, not a timer.
+//! check result, not a timer. `discard` and `remove_container` undo it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use bollard::models::{Mount, MountType};
 
 use super::dirs::{owner, ContainerDirs};
-use super::{PoolDeps, PoolError, Pools, POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
+use super::{PoolDeps, PoolError, Pools};
 use crate::containers;
+use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 use crate::workloads::{create_request, StoredSpec};
 
 /// Size cap of the `/tmp` tmpfs a read-only container gets.
@@ -23,7 +24,7 @@ const READY_GRACE: Duration = Duration::from_secs(60);
 
 /// A container made for a pool, started and healthy.
 #[derive(Debug, Clone)]
-pub struct Warmed {
+pub struct ReadyContainer {
     pub name: String,
     pub id: String,
 }
@@ -40,7 +41,7 @@ pub fn container_name(workload: &str) -> String {
 
 /// Creates, starts and waits for one container; on any failure removes
 /// what it made, so a half-made container never stays behind.
-pub async fn warm(pools: &Pools, stored: &StoredSpec) -> Result<Warmed, PoolError> {
+pub async fn make_ready(pools: &Pools, stored: &StoredSpec) -> Result<ReadyContainer, PoolError> {
     let d = pools.deps();
     let spec = &stored.spec;
     let name = container_name(&spec.id);
@@ -75,7 +76,7 @@ pub async fn warm(pools: &Pools, stored: &StoredSpec) -> Result<Warmed, PoolErro
         discard(d, &name, &dirs).await;
         return Err(e);
     }
-    Ok(Warmed { name, id })
+    Ok(ReadyContainer { name, id })
 }
 
 /// Agent-owned parts of the engine body, added after the deny filter: the
