@@ -110,8 +110,9 @@ impl Agent for AgentService {
             jti = claims.jti.as_deref().unwrap_or("-"), replaced = replaced.is_some(), "agent stream open");
 
         let broker = self.broker.clone();
+        let last_frame = broker.streams.get(&host).map(|h| h.last_frame_ms);
         tokio::spawn(async move {
-            read_answers(&broker, &host, &mut inbound).await;
+            read_answers(&broker, &host, &mut inbound, last_frame.as_deref()).await;
             let removed = broker.streams.remove_if_current(&host, generation);
             let failed = broker.pending.fail_stream(
                 &host,
@@ -129,7 +130,12 @@ impl Agent for AgentService {
     }
 }
 
-async fn read_answers(broker: &Broker, host: &str, inbound: &mut Streaming<ClientMsg>) {
+async fn read_answers(
+    broker: &Broker,
+    host: &str,
+    inbound: &mut Streaming<ClientMsg>,
+    last_frame_ms: Option<&std::sync::atomic::AtomicU64>,
+) {
     loop {
         let msg = match inbound.message().await {
             Ok(Some(m)) => m,
@@ -139,6 +145,12 @@ async fn read_answers(broker: &Broker, host: &str, inbound: &mut Streaming<Clien
                 return;
             }
         };
+        if let Some(t) = last_frame_ms {
+            t.store(
+                crate::streams::now_ms(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         match msg.msg {
             Some(client_msg::Msg::Response(r)) => {
                 let outcome = Outcome {

@@ -36,6 +36,11 @@ pub struct StreamHandle {
     pub builds_running: Arc<AtomicU32>,
     pub generation: u64,
     pub version: Arc<str>,
+    /// When the stream was registered (Unix seconds).
+    pub connected_at: u64,
+    /// When the host last sent a frame (Unix milliseconds); the stream's
+    /// reader stores it.
+    pub last_frame_ms: Arc<AtomicU64>,
 }
 
 impl StreamHandle {
@@ -89,6 +94,8 @@ impl Streams {
             builds_running: Arc::new(AtomicU32::new(0)),
             generation,
             version: version.into(),
+            connected_at: now_ms() / 1000,
+            last_frame_ms: Arc::new(AtomicU64::new(now_ms())),
         };
         let old = self.map.insert(host_id.to_string(), handle);
         (generation, old)
@@ -136,6 +143,30 @@ impl Streams {
         Ok(handle)
     }
 
+    /// Every connected host as the lane lists it, sorted by host id.
+    pub fn hosts(&self) -> Vec<HostView> {
+        let mut hosts: Vec<HostView> = self
+            .map
+            .iter()
+            .map(|e| {
+                let h = e.value();
+                let running = h.builds_running.load(Ordering::Relaxed);
+                HostView {
+                    host_id: e.key().clone(),
+                    capabilities: h.caps.to_vec(),
+                    agent_version: h.version.to_string(),
+                    connected_since: h.connected_at,
+                    last_frame_ms: h.last_frame_ms.load(Ordering::Relaxed),
+                    builder_slots_free: h
+                        .has_cap(coolify_proto::CAP_BUILDER)
+                        .then(|| h.builder_capacity.saturating_sub(running)),
+                }
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+        hosts
+    }
+
     /// Snapshot of every builder host for [`crate::routing::pick_builder`].
     pub fn builders(&self) -> Vec<(String, StreamHandle)> {
         self.map
@@ -144,6 +175,29 @@ impl Streams {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect()
     }
+}
+
+/// One connected host, as `GET /v1/hosts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostView {
+    pub host_id: String,
+    pub capabilities: Vec<String>,
+    pub agent_version: String,
+    /// When its current stream opened (Unix seconds).
+    pub connected_since: u64,
+    /// When it last sent a frame (Unix milliseconds).
+    pub last_frame_ms: u64,
+    /// Free build slots, for hosts that advertise `builder`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder_slots_free: Option<u32>,
+}
+
+/// The wall clock in Unix milliseconds (0 before the epoch).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Router view of a snapshot from [`Streams::builders`].

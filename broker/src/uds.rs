@@ -128,6 +128,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/build/result/{id}", get(result))
         .route("/v1/build/{id}/cancel", post(cancel))
         .route("/v1/build/events/{id}", get(events))
+        .route("/v1/hosts", get(hosts))
         .route("/v1/hosts/{host_id}/revoke", post(revoke))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -161,6 +162,13 @@ async fn health(State(b): State<Arc<Broker>>) -> Response {
         "pending": b.pending.len(),
     }))
     .into_response()
+}
+
+/// Every connected host: id, capabilities, agent version, since when, last
+/// frame, free build slots.
+async fn hosts(State(b): State<Arc<Broker>>) -> Response {
+    let hosts = b.streams.hosts();
+    Json(serde_json::json!({ "count": hosts.len(), "hosts": hosts })).into_response()
 }
 
 /// Refuses the host's tokens from now on and closes its stream at once.

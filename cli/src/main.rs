@@ -121,6 +121,16 @@ async fn main() -> ExitCode {
         }
         Command::Broker(a) => broker::run(&cli.config_dir, a).await,
         Command::Dispatch(a) => broker::dispatch(a).await,
+        Command::Fleet(a) => match broker::fleet(a).await {
+            Ok(report) => {
+                emit(cli.output, &report, || report.render());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("coolify: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Firewall(a) => {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }

@@ -129,6 +129,14 @@ impl Instance {
         c
     }
 
+    /// `coolify <args…> --socket <this instance's lane>`: `fleet`,
+    /// `broker revoke`.
+    pub fn lane_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(coolify_bin());
+        c.args(args).arg("--socket").arg(self.broker_socket());
+        c
+    }
+
     /// `cp up` with this instance's ports and dirs, plus `extra`.
     pub fn up(&self, extra: &[&str]) -> Command {
         let mut c = self.cmd(&["cp", "up"]);

@@ -160,6 +160,61 @@ fn restart_then_dispatch(inst: &Instance, container: &str) {
 }
 
 #[test]
+fn fleet_lists_the_host_and_a_revoked_host_stays_out_across_a_broker_restart() {
+    let inst = Instance::new();
+    ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    let fleet = ok_json(run(inst.lane_cmd(&["fleet", "-o", "json"])));
+    assert_eq!(fleet["count"], 1, "{fleet}");
+    assert_eq!(
+        fleet["hosts"][0]["host_id"],
+        inst.host_id.as_str(),
+        "{fleet}"
+    );
+    assert_eq!(
+        fleet["hosts"][0]["agent_version"],
+        env!("CARGO_PKG_VERSION"),
+        "{fleet}"
+    );
+    let table = run(inst.lane_cmd(&["fleet"]));
+    assert!(table.status.success(), "{}", stderr(&table));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains(&inst.host_id), "{table}");
+
+    let revoke = run(inst.lane_cmd(&["broker", "revoke", "--host-id", &inst.host_id]));
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    assert!(
+        stderr(&revoke).contains("its stream was closed"),
+        "{}",
+        stderr(&revoke)
+    );
+    // The stream is gone at once, and the agent's reconnects are refused.
+    let gone = run(inst.dispatch("GET", "/api/v1/host/info", None));
+    assert!(!gone.status.success(), "a revoked host still answered");
+    let fleet = ok_json(run(inst.lane_cmd(&["fleet", "-o", "json"])));
+    assert_eq!(fleet["count"], 0, "{fleet}");
+
+    // The record is on the host: a restarted broker still refuses the
+    // token while the agent keeps retrying.
+    let restart = podman(&["restart", "-t", "15", &inst.broker_name]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let fleet = run(inst.lane_cmd(&["fleet", "-o", "json"]));
+        if fleet.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&fleet.stdout).expect("json");
+            assert_eq!(v["count"], 0, "the revoked host came back: {v}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let record = inst.dir.path().join("lib/broker/revocations.json");
+    assert!(
+        record.exists(),
+        "no revocation record at {}",
+        record.display()
+    );
+}
+
+#[test]
 fn socket_group_makes_the_lane_0660_and_a_new_setting_replaces_the_broker() {
     let inst = Instance::new();
     let first = ok_json(run(inst.up_with_broker(&["-o", "json"])));

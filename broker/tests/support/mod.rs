@@ -52,10 +52,15 @@ pub fn pki() -> Pki {
 
 /// A host token for `host` signed with the PKI's JWT key.
 pub fn token(pki: &Pki, host: &str) -> String {
+    token_with_caps(pki, host, &[])
+}
+
+/// The same, granting `caps`.
+pub fn token_with_caps(pki: &Pki, host: &str, caps: &[String]) -> String {
     coolify_broker::jwt::mint_es256(
         pki.jwt_key.as_bytes(),
         host,
-        &[],
+        caps,
         std::time::Duration::from_secs(3600),
     )
     .unwrap()
@@ -93,6 +98,29 @@ pub async fn agent_watched(
     ),
     tonic::Status,
 > {
+    let hello = Hello {
+        host_id: host,
+        version: "test".into(),
+        capabilities: vec![],
+        builder_capacity: 0,
+    };
+    agent_saying(port, ca, token, hello, answer).await
+}
+
+/// The same with a Hello of the caller's (capabilities, version, capacity).
+pub async fn agent_saying(
+    port: u16,
+    ca: &[u8],
+    token: String,
+    hello: Hello,
+    answer: fn(&ServerMsg) -> Response,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<ClientMsg>,
+        tokio::task::JoinHandle<Option<tonic::Status>>,
+    ),
+    tonic::Status,
+> {
     let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
         .tls_config(
@@ -107,12 +135,7 @@ pub async fn agent_watched(
         .unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tx.send(ClientMsg {
-        msg: Some(client_msg::Msg::Hello(Hello {
-            host_id: host,
-            version: "test".into(),
-            capabilities: vec![],
-            builder_capacity: 0,
-        })),
+        msg: Some(client_msg::Msg::Hello(hello)),
     })
     .await
     .unwrap();

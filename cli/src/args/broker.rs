@@ -30,6 +30,17 @@ pub enum BrokerCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// The broker's UDS lane.
+    #[arg(
+        long,
+        env = "BROKER_UNIX_SOCKET_PATH",
+        default_value = "/run/coolify/broker.sock"
+    )]
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// The host whose tokens are revoked.
     #[arg(long)]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use broker::{BrokerArgs, DispatchArgs};
+use broker::{BrokerArgs, DispatchArgs, FleetArgs};
 use cp::{CpCommand, NamespaceArgs};
 use firewall::FirewallArgs;
 
@@ -61,8 +61,12 @@ pub enum Command {
     Cp(CpCommand),
     /// Allow rules on this host's agent (both firewall planes), over its REST API.
     Firewall(FirewallArgs),
-    /// Broker enrollment: `init` (TLS + token keys), `enroll` (a host token).
+    /// Broker enrollment: `init` (TLS + token keys), `enroll` (a host
+    /// token), `revoke` (refuse a host's tokens).
     Broker(BrokerArgs),
+    /// The hosts connected to the broker: id, agent version, capabilities,
+    /// connected since, last frame, free build slots (through its UDS lane).
+    Fleet(FleetArgs),
     /// Run one agent verb on a host through the broker's UDS lane.
     Dispatch(DispatchArgs),
     /// Provision namespace networks: one DNS-disabled bridge

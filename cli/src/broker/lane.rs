@@ -18,13 +18,25 @@ pub async fn post(socket: &Path, path: &str, body: Option<String>) -> Result<Res
         .with_timeout(LANE_TIMEOUT)
         .send(Method::POST, path, body.map(Bytes::from))
         .await
-        .map_err(|e| match e {
-            ClientError::Connect(reason) => format!(
-                "{}: {reason} (is coolify-broker running, and may this user open its socket?)",
-                socket.display()
-            ),
-            other => format!("{}: {other}", socket.display()),
-        })
+        .map_err(|e| unreachable(socket, e))
+}
+
+pub async fn get(socket: &Path, path: &str) -> Result<Response, String> {
+    Client::unix(socket)
+        .with_timeout(LANE_TIMEOUT)
+        .get(path)
+        .await
+        .map_err(|e| unreachable(socket, e))
+}
+
+fn unreachable(socket: &Path, e: ClientError) -> String {
+    match e {
+        ClientError::Connect(reason) => format!(
+            "{}: {reason} (is coolify-broker running, and may this user open its socket?)",
+            socket.display()
+        ),
+        other => format!("{}: {other}", socket.display()),
+    }
 }
 
 /// The broker's own error text (`{"error": …}`), else the body as it came.

@@ -5,6 +5,7 @@
 //! result.
 
 mod dispatch;
+mod fleet;
 mod host_link;
 mod init;
 mod lane;
@@ -13,6 +14,7 @@ pub mod single_host;
 use std::path::Path;
 use std::process::ExitCode;
 
+pub use fleet::fleet;
 pub use host_link::{resolve_link, HostLink};
 
 use crate::args::broker::{BrokerArgs, BrokerCommand, DispatchArgs, EnrollArgs, RevokeArgs};
