@@ -7,37 +7,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use coolify_broker::config::Config;
-use coolify_proto::v1::{Hello, Response, ServerMsg};
+use coolify_proto::v1::Hello;
 use http_body_util::{BodyExt, Empty};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn ok(msg: &ServerMsg) -> Response {
-    Response {
-        request_id: msg.request_id.clone(),
-        status: 200,
-        body: b"{}".to_vec(),
-        error: String::new(),
-    }
-}
-
-fn config(pki: &support::Pki) -> Config {
-    let dir = pki.dir.path();
-    Config {
-        grpc_bind: "127.0.0.1:0".parse().unwrap(),
-        unix_socket_path: dir.join("broker.sock"),
-        unix_socket_group: None,
-        pending_max: 100,
-        jwt_public_key_path: dir.join("jwt.pub"),
-        log_level: "warn".into(),
-        dispatch_timeout: Duration::from_secs(10),
-        tls_cert: dir.join("broker.crt"),
-        tls_key: dir.join("broker.key"),
-        host_queue: 16,
-        revocations_path: dir.join("revocations.json"),
-    }
-}
 
 async fn hosts(socket: &Path) -> serde_json::Value {
     let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
@@ -63,7 +36,9 @@ async fn hosts(socket: &Path) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connected_hosts_are_listed_with_caps_version_times_and_free_slots() {
     let pki = support::pki();
-    let running = coolify_broker::server::start(&config(&pki)).await.unwrap();
+    let running = coolify_broker::server::start(&support::config(&pki))
+        .await
+        .unwrap();
     let port = running.grpc_addr.port();
     let pid = std::process::id();
     let (builder, plain) = (format!("a-builder-{pid}"), format!("b-plain-{pid}"));
@@ -80,7 +55,7 @@ async fn connected_hosts_are_listed_with_caps_version_times_and_free_slots() {
                 capabilities: caps.clone(),
                 builder_capacity: 3,
             },
-            ok,
+            support::ok,
         )
         .await
         .unwrap();
@@ -89,7 +64,7 @@ async fn connected_hosts_are_listed_with_caps_version_times_and_free_slots() {
             &pki.ca,
             support::token(&pki, &plain),
             plain.clone(),
-            ok,
+            support::ok,
         )
         .await
         .unwrap();

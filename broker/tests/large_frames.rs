@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coolify_broker::config::Config;
 use coolify_proto::v1::{server_msg, Response, ServerMsg};
 use http_body_util::BodyExt;
 
@@ -28,23 +27,6 @@ fn echo(msg: &ServerMsg) -> Response {
         status: 200,
         body,
         error: String::new(),
-    }
-}
-
-fn config(pki: &support::Pki) -> Config {
-    let dir = pki.dir.path();
-    Config {
-        grpc_bind: "127.0.0.1:0".parse().unwrap(),
-        unix_socket_path: dir.join("broker.sock"),
-        unix_socket_group: None,
-        pending_max: 100,
-        jwt_public_key_path: dir.join("jwt.pub"),
-        log_level: "warn".into(),
-        dispatch_timeout: Duration::from_secs(20),
-        tls_cert: dir.join("broker.crt"),
-        tls_key: dir.join("broker.key"),
-        host_queue: 16,
-        revocations_path: dir.join("revocations.json"),
     }
 }
 
@@ -73,7 +55,9 @@ fn payload(len: usize, seed: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_larger_than_every_buffer_cross_the_tls_stream_both_ways_after_idling() {
     let pki = support::pki();
-    let running = coolify_broker::server::start(&config(&pki)).await.unwrap();
+    let running = coolify_broker::server::start(&support::config(&pki))
+        .await
+        .unwrap();
     let port = running.grpc_addr.port();
     let host = format!("large-{}", std::process::id());
     let _agent = support::agent(

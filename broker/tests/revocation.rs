@@ -9,38 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coolify_broker::config::Config;
-use coolify_proto::v1::{Response, ServerMsg};
 use http_body_util::{BodyExt, Full};
 
 /// Everything is on this machine; a hang is a bug.
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn ok(msg: &ServerMsg) -> Response {
-    Response {
-        request_id: msg.request_id.clone(),
-        status: 200,
-        body: b"{}".to_vec(),
-        error: String::new(),
-    }
-}
-
-fn config(pki: &support::Pki) -> Config {
-    let dir = pki.dir.path();
-    Config {
-        grpc_bind: "127.0.0.1:0".parse().unwrap(),
-        unix_socket_path: dir.join("broker.sock"),
-        unix_socket_group: None,
-        pending_max: 100,
-        jwt_public_key_path: dir.join("jwt.pub"),
-        log_level: "warn".into(),
-        dispatch_timeout: Duration::from_secs(10),
-        tls_cert: dir.join("broker.crt"),
-        tls_key: dir.join("broker.key"),
-        host_queue: 16,
-        revocations_path: dir.join("state/revocations.json"),
-    }
-}
 
 async fn post(socket: &Path, path: &str, body: &str) -> (u16, serde_json::Value) {
     let mut sender = support::uds_client(socket).await;
@@ -75,7 +47,7 @@ async fn wait_connected(running: &coolify_broker::server::Running, host: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() {
     let pki = support::pki();
-    let config = config(&pki);
+    let config = support::config(&pki);
     let pid = std::process::id();
     let (revoked, other) = (format!("revoked-{pid}"), format!("other-{pid}"));
     tokio::time::timeout(LIMIT, async {
@@ -83,7 +55,7 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
         let port = running.grpc_addr.port();
         let token = support::token(&pki, &revoked);
         let (_tx, reader) =
-            support::agent_watched(port, &pki.ca, token.clone(), revoked.clone(), ok)
+            support::agent_watched(port, &pki.ca, token.clone(), revoked.clone(), support::ok)
                 .await
                 .unwrap();
         let _other = support::agent(
@@ -91,7 +63,7 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
             &pki.ca,
             support::token(&pki, &other),
             other.clone(),
-            ok,
+            support::ok,
         )
         .await;
         wait_connected(&running, &revoked).await;
@@ -120,9 +92,10 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
             "other hosts keep working"
         );
 
-        let refused = support::agent_watched(port, &pki.ca, token.clone(), revoked.clone(), ok)
-            .await
-            .expect_err("the revoked token opened a stream");
+        let refused =
+            support::agent_watched(port, &pki.ca, token.clone(), revoked.clone(), support::ok)
+                .await
+                .expect_err("the revoked token opened a stream");
         assert_eq!(refused.code(), tonic::Code::Unauthenticated);
         assert!(
             refused.message().contains("revoked"),
@@ -134,7 +107,7 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
         // A restarted broker reads the record back.
         let running = coolify_broker::server::start(&config).await.unwrap();
         let port = running.grpc_addr.port();
-        let refused = support::agent_watched(port, &pki.ca, token, revoked.clone(), ok)
+        let refused = support::agent_watched(port, &pki.ca, token, revoked.clone(), support::ok)
             .await
             .expect_err("the revoked token opened a stream after a restart");
         assert_eq!(refused.code(), tonic::Code::Unauthenticated);
@@ -146,7 +119,7 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
             &pki.ca,
             support::token(&pki, &revoked),
             revoked.clone(),
-            ok,
+            support::ok,
         )
         .await
         .unwrap();
@@ -161,7 +134,7 @@ async fn a_revoked_host_is_cut_off_at_once_and_stays_refused_across_a_restart() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_bad_host_id_is_400_and_records_nothing() {
     let pki = support::pki();
-    let config = config(&pki);
+    let config = support::config(&pki);
     let running = coolify_broker::server::start(&config).await.unwrap();
     let (status, body) = post(&running.socket_path, "/v1/hosts/bad%20id/revoke", "").await;
     assert_eq!(status, 400, "{body}");

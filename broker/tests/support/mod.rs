@@ -50,6 +50,41 @@ pub fn pki() -> Pki {
     }
 }
 
+/// An in-process broker's configuration over this PKI: everything on
+/// loopback or in the PKI's temp dir.
+pub fn config(pki: &Pki) -> coolify_broker::config::Config {
+    let dir = pki.dir.path();
+    coolify_broker::config::Config {
+        grpc_bind: "127.0.0.1:0".parse().unwrap(),
+        unix_socket_path: dir.join("broker.sock"),
+        unix_socket_group: None,
+        pending_max: 100,
+        jwt_public_key_path: dir.join("jwt.pub"),
+        log_level: "warn".into(),
+        dispatch_timeout: std::time::Duration::from_secs(20),
+        tls_cert: dir.join("broker.crt"),
+        tls_key: dir.join("broker.key"),
+        host_queue: 16,
+        revocations_path: dir.join("state/revocations.json"),
+    }
+}
+
+/// An agent's answer to any frame: 200 with `{}`.
+pub fn ok(msg: &ServerMsg) -> Response {
+    Response {
+        request_id: msg.request_id.clone(),
+        status: 200,
+        body: b"{}".to_vec(),
+        error: String::new(),
+    }
+}
+
+/// A simulated agent's frame sender and the task reading its stream.
+pub type Watched = (
+    tokio::sync::mpsc::Sender<ClientMsg>,
+    tokio::task::JoinHandle<Option<tonic::Status>>,
+);
+
 /// A host token for `host` signed with the PKI's JWT key.
 pub fn token(pki: &Pki, host: &str) -> String {
     token_with_caps(pki, host, &[])
@@ -91,13 +126,7 @@ pub async fn agent_watched(
     token: String,
     host: String,
     answer: fn(&ServerMsg) -> Response,
-) -> Result<
-    (
-        tokio::sync::mpsc::Sender<ClientMsg>,
-        tokio::task::JoinHandle<Option<tonic::Status>>,
-    ),
-    tonic::Status,
-> {
+) -> Result<Watched, tonic::Status> {
     let hello = Hello {
         host_id: host,
         version: "test".into(),
@@ -114,13 +143,7 @@ pub async fn agent_saying(
     token: String,
     hello: Hello,
     answer: fn(&ServerMsg) -> Response,
-) -> Result<
-    (
-        tokio::sync::mpsc::Sender<ClientMsg>,
-        tokio::task::JoinHandle<Option<tonic::Status>>,
-    ),
-    tonic::Status,
-> {
+) -> Result<Watched, tonic::Status> {
     let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
         .tls_config(

@@ -29,8 +29,9 @@ pub enum BrokerCommand {
     Revoke(RevokeArgs),
 }
 
+/// The broker's UDS lane, for every command that talks to it.
 #[derive(Debug, Args)]
-pub struct FleetArgs {
+pub struct LaneSocket {
     /// The broker's UDS lane.
     #[arg(
         long,
@@ -41,17 +42,18 @@ pub struct FleetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(flatten)]
+    pub lane: LaneSocket,
+}
+
+#[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// The host whose tokens are revoked.
     #[arg(long)]
     pub host_id: String,
-    /// The broker's UDS lane.
-    #[arg(
-        long,
-        env = "BROKER_UNIX_SOCKET_PATH",
-        default_value = "/run/coolify/broker.sock"
-    )]
-    pub socket: PathBuf,
+    #[command(flatten)]
+    pub lane: LaneSocket,
 }
 
 #[derive(Debug, Args)]
@@ -135,11 +137,6 @@ pub struct DispatchArgs {
     /// JSON body for the verb.
     #[arg(long)]
     pub data: Option<String>,
-    /// The broker's UDS lane.
-    #[arg(
-        long,
-        env = "BROKER_UNIX_SOCKET_PATH",
-        default_value = "/run/coolify/broker.sock"
-    )]
-    pub socket: PathBuf,
+    #[command(flatten)]
+    pub lane: LaneSocket,
 }

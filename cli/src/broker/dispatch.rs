@@ -47,7 +47,7 @@ async fn call(a: &DispatchArgs) -> Result<(u16, String), String> {
         "body": body,
     })
     .to_string();
-    let r = super::lane::post(&a.socket, "/v1/coold/dispatch", Some(req)).await?;
+    let r = super::lane::post(&a.lane.socket, "/v1/coold/dispatch", Some(req)).await?;
     Ok((r.status, r.text()))
 }
 
@@ -73,10 +73,13 @@ mod tests {
         };
         // The variable overrides the default; only judge the default without it.
         if std::env::var_os("BROKER_UNIX_SOCKET_PATH").is_none() {
-            assert_eq!(parse(&[]).socket, PathBuf::from("/run/coolify/broker.sock"));
+            assert_eq!(
+                parse(&[]).lane.socket,
+                PathBuf::from("/run/coolify/broker.sock")
+            );
         }
         assert_eq!(
-            parse(&["--socket", "/tmp/other.sock"]).socket,
+            parse(&["--socket", "/tmp/other.sock"]).lane.socket,
             PathBuf::from("/tmp/other.sock")
         );
     }

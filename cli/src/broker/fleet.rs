@@ -26,7 +26,7 @@ pub struct Host {
 }
 
 pub async fn fleet(a: &FleetArgs) -> Result<Fleet, String> {
-    let r = super::lane::get(&a.socket, "/v1/hosts").await?;
+    let r = super::lane::get(&a.lane.socket, "/v1/hosts").await?;
     if !r.is_success() {
         return Err(format!(
             "the broker answered {}: {}",

@@ -59,7 +59,12 @@ fn enroll(config_dir: &Path, a: &EnrollArgs) -> Result<String, String> {
 async fn revoke(a: &RevokeArgs) -> Result<String, String> {
     coolify_broker::jwt::validate_host_id(&a.host_id)
         .map_err(|e| format!("--host-id {}: {e}", a.host_id))?;
-    let r = lane::post(&a.socket, &format!("/v1/hosts/{}/revoke", a.host_id), None).await?;
+    let r = lane::post(
+        &a.lane.socket,
+        &format!("/v1/hosts/{}/revoke", a.host_id),
+        None,
+    )
+    .await?;
     if !r.is_success() {
         return Err(format!(
             "the broker answered {}: {}",
