@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::health::{Health, Status};
 
 /// Component name in `/healthz`.
-pub const COMPONENT: &str = "podman";
+pub use coolify_api_types::health::PODMAN as COMPONENT;
 
 /// Errors reaching the engine.
 #[derive(Debug, thiserror::Error)]
