@@ -14,7 +14,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
 };
-use coold::podman::raw::{self, ContainerView};
+use coolify_engine_raw::{self as raw, ContainerView};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 

@@ -64,7 +64,7 @@ pub enum ApplianceError {
     #[error(transparent)]
     Namespaces(#[from] crate::namespaces::ProvisionError),
     #[error(transparent)]
-    RawApi(#[from] coold::podman::raw::RawError),
+    RawApi(#[from] coolify_engine_raw::RawError),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use bollard::query_parameters::{
     ListImagesOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
-use coold::podman::raw;
+use coolify_engine_raw as raw;
 
 use super::embedded::{Bundle, CONTAINERFILE, COOLD, KNOWN_BINARIES};
 use super::labels;

@@ -13,7 +13,7 @@ const STREAM_POLL: Duration = Duration::from_millis(200);
 pub fn broker_component(health: &serde_json::Value) -> Option<(String, String)> {
     let c = health
         .get("components")?
-        .get(coold::broker_client::COMPONENT)?;
+        .get(coolify_api_types::health::BROKER)?;
     Some((
         c.get("status")?.as_str()?.to_string(),
         c.get("detail")

@@ -7,7 +7,7 @@ mod render;
 use std::path::Path;
 use std::process::ExitCode;
 
-use coold::firewall::{
+use coolify_api_types::firewall::{
     BulkOutcome, BulkRequest, PortValue, ReconcileOutcome, ReconcileRequest, RuleList, RuleRequest,
     RuleView,
 };
@@ -116,7 +116,7 @@ struct Prepared {
     body: Option<Vec<u8>>,
 }
 
-fn invalid(e: coold::firewall::RuleError) -> FirewallCliError {
+fn invalid(e: coolify_api_types::firewall::RuleError) -> FirewallCliError {
     FirewallCliError::Invalid {
         field: e.field,
         message: e.message,
@@ -149,7 +149,7 @@ fn prepare(cmd: &FirewallCommand) -> Result<Prepared, FirewallCliError> {
             }
         }
         FirewallCommand::Delete { id } => {
-            let id = coold::firewall::RuleId::parse("id", id).map_err(invalid)?;
+            let id = coolify_api_types::firewall::RuleId::parse("id", id).map_err(invalid)?;
             Prepared {
                 method: http::Method::DELETE,
                 path: format!("{BASE}/allow/{id}"),
@@ -159,7 +159,8 @@ fn prepare(cmd: &FirewallCommand) -> Result<Prepared, FirewallCliError> {
         FirewallCommand::List { namespace } => {
             let path = match namespace {
                 Some(ns) => {
-                    let ns = coold::firewall::validate_namespace(ns).map_err(invalid)?;
+                    let ns =
+                        coolify_api_types::firewall::validate_namespace(ns).map_err(invalid)?;
                     format!("{BASE}/allow?namespace={ns}")
                 }
                 None => format!("{BASE}/allow"),
@@ -172,7 +173,7 @@ fn prepare(cmd: &FirewallCommand) -> Result<Prepared, FirewallCliError> {
         }
         FirewallCommand::Bulk { file } => {
             let rules = read_rules(file)?;
-            coold::firewall::validate_all(&rules).map_err(invalid)?;
+            coolify_api_types::firewall::validate_all(&rules).map_err(invalid)?;
             Prepared {
                 method: http::Method::POST,
                 path: format!("{BASE}/allow/bulk"),
@@ -181,7 +182,7 @@ fn prepare(cmd: &FirewallCommand) -> Result<Prepared, FirewallCliError> {
         }
         FirewallCommand::Reconcile { file, namespace } => {
             let rules = read_rules(file)?;
-            coold::firewall::validate_all(&rules).map_err(invalid)?;
+            coolify_api_types::firewall::validate_all(&rules).map_err(invalid)?;
             Prepared {
                 method: http::Method::POST,
                 path: format!("{BASE}/reconcile"),

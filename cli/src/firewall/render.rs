@@ -1,7 +1,7 @@
 //! Text output of `coolify firewall` (the JSON output is the agent's own
 //! document, pretty-printed).
 
-use coold::firewall::{BulkOutcome, ReconcileOutcome, RuleView};
+use coolify_api_types::firewall::{BulkOutcome, ReconcileOutcome, RuleView};
 
 /// One row per rule, aligned columns, a header even when empty.
 pub fn table(rules: &[RuleView]) -> String {

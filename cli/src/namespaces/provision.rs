@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use coold::podman::raw;
+use coolify_engine_raw as raw;
 use serde::Deserialize;
 
 use super::plan::{self, Action, Cidr, ExistingNetwork, NetworkPlan, PlanError};

@@ -2,7 +2,6 @@
 //! (DESIGN.md decision 10). The broker stream reuses the same codes.
 
 use http::StatusCode;
-use serde::Serialize;
 
 use super::verbs::RouteError;
 use crate::containers::ContainerError;
@@ -253,15 +252,8 @@ fn engine_message(e: &EngineError) -> String {
     e.caller_message()
 }
 
-/// The JSON body of every error answer: `{error, field?}`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, for a human.
-    pub error: String,
-    /// The request field at fault, when one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+/// The JSON body of every error answer, shared with the API's clients.
+pub use coolify_api_types::error::ErrorBody;
 
 impl ApiError {
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ApiError {

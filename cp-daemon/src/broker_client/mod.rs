@@ -30,7 +30,7 @@ use crate::health::Status;
 
 /// The `/healthz` component; not required, so a broker outage never marks
 /// the host itself unhealthy (its local REST API still works).
-pub const COMPONENT: &str = "broker";
+pub use coolify_api_types::health::BROKER as COMPONENT;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);

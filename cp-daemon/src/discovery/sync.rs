@@ -20,7 +20,7 @@ use crate::health::{Health, Status};
 use crate::podman::{raw, Engine};
 
 /// Component name in `/healthz`.
-pub const COMPONENT: &str = "discovery";
+pub use coolify_api_types::health::DISCOVERY as COMPONENT;
 
 /// Quiet time after an event before reconciling, so a burst (die + remove,
 /// a deploy of several containers) costs one reconcile.

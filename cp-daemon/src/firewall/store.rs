@@ -24,6 +24,7 @@ use super::plan::{self, Plan, Removal};
 use super::plane::{FirewallPlane, PlaneError};
 use super::rule::{Rule, RuleError, RuleId, RuleView};
 use super::snapshot::{SnapshotError, SnapshotPaths};
+use super::{BulkOutcome, ReconcileOutcome};
 
 /// Why a firewall operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,21 +78,6 @@ pub struct BootReport {
     pub bridge: BridgeMode,
     /// Tagged rules that were refused (bad or tampered tags), logged.
     pub skipped: usize,
-}
-
-/// `POST /firewall/allow/bulk` outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct BulkOutcome {
-    pub added: Vec<RuleView>,
-    pub existing: Vec<RuleView>,
-}
-
-/// `POST /firewall/reconcile` outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ReconcileOutcome {
-    pub added: Vec<RuleView>,
-    pub removed: Vec<RuleView>,
-    pub kept: Vec<RuleView>,
 }
 
 #[derive(Debug)]

@@ -2,8 +2,9 @@
 //! socket with bollard (DESIGN.md decision 2), and the health watcher that
 //! keeps the `podman` component of `/healthz` current.
 
-pub mod raw;
-mod read_only_socket;
+// The lenient read client is its own crate, shared with the CLI; it stays
+// `crate::podman::raw` here.
+pub use coolify_engine_raw as raw;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::health::{Health, Status};
 
 /// Component name in `/healthz`.
-pub const COMPONENT: &str = "podman";
+pub use coolify_api_types::health::PODMAN as COMPONENT;
 
 /// Errors reaching the engine.
 #[derive(Debug, thiserror::Error)]

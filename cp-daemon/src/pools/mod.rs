@@ -62,7 +62,7 @@ pub use crate::labels::{POOL_AGENT_LABEL, POOL_HASH_LABEL, POOL_WORKLOAD_LABEL};
 /// Every pool container's name starts with this.
 pub const NAME_PREFIX: &str = "coolify-pool-";
 /// Health component name.
-pub const COMPONENT: &str = "pools";
+pub use coolify_api_types::health::POOLS as COMPONENT;
 
 /// Why a pool operation failed.
 #[derive(Debug, thiserror::Error)]

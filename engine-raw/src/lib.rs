@@ -5,6 +5,11 @@
 //! container), which turns a plain inspect into a JSON error. The reads the
 //! agent and CLI branch on go through these small views instead: unknown
 //! values stay strings, absent fields take defaults.
+//!
+//! Its own crate because both sides read the engine this way: `coold`
+//! (as `coold::podman::raw`) and the `coolify` CLI, which must not link the
+//! whole agent for it. GETs reuse keep-alive connections pooled per thread,
+//! registered for reads only (`read_only_socket`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,7 +19,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
-use super::read_only_socket::ReadOnlySocket;
+use crate::read_only_socket::ReadOnlySocket;
+
+mod read_only_socket;
 
 /// Docker-compatible API version the compat endpoints are asked for.
 pub const API_VERSION: &str = "v1.41";
