@@ -189,15 +189,13 @@ impl Broker {
     /// Verifies a host token: signature and claims, then revocation.
     pub fn verify_token(&self, token: &str) -> Result<Claims, JwtError> {
         let claims = self.verifier.verify(token)?;
-        if let Some(r) = self.revocations.get(&claims.sub) {
-            if crate::revocations::is_revoked(Some(&r), &claims) {
-                return Err(JwtError::Revoked {
-                    host: claims.sub,
-                    revoked_before: r.revoked_before,
-                });
-            }
+        match self.revocations.revoking(&claims) {
+            Some(r) => Err(JwtError::Revoked {
+                host: claims.sub,
+                revoked_before: r.revoked_before,
+            }),
+            None => Ok(claims),
         }
-        Ok(claims)
     }
 
     /// Revokes `host`'s tokens (issued up to now), recorded before this
@@ -206,13 +204,9 @@ impl Broker {
     pub fn revoke(&self, host: &str) -> Result<Revoked, LaneError> {
         crate::jwt::validate_host_id(host)
             .map_err(|e| LaneError::BadRequest(format!("host_id: {e}")))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         let revocation = self
             .revocations
-            .revoke(host, now)
+            .revoke(host, streams::now_ms() / 1000)
             .map_err(|e| LaneError::Internal(e.to_string()))?;
         let stream_closed = self.streams.remove(host);
         tracing::warn!(%host, revoked_before = revocation.revoked_before, stream_closed, "host token revoked");

@@ -95,9 +95,10 @@ impl Revocations {
             .copied()
     }
 
-    /// Whether the token's claims are revoked.
-    pub fn refuses(&self, claims: &Claims) -> bool {
-        is_revoked(self.get(&claims.sub).as_ref(), claims)
+    /// The revocation that refuses these claims, if one does.
+    pub fn revoking(&self, claims: &Claims) -> Option<HostRevocation> {
+        self.get(&claims.sub)
+            .filter(|r| is_revoked(Some(r), claims))
     }
 
     /// Revokes every token of `host` issued at or before `now` and writes
@@ -185,9 +186,9 @@ mod tests {
         let r = Revocations::load(&path).unwrap();
         r.revoke("h1", 100).unwrap();
         let again = Revocations::load(&path).unwrap();
-        assert!(again.refuses(&claims("h1", Some(100))));
-        assert!(!again.refuses(&claims("h2", Some(1))));
-        assert!(!again.refuses(&claims("h1", Some(101))));
+        assert!(again.revoking(&claims("h1", Some(100))).is_some());
+        assert!(again.revoking(&claims("h2", Some(1))).is_none());
+        assert!(again.revoking(&claims("h1", Some(101))).is_none());
     }
 
     #[test]

@@ -22,8 +22,13 @@ pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Option<Response> {
     Some(match msg.msg {
         Some(server_msg::Msg::Verb(frame)) => {
             let started = Instant::now();
-            let (method, path) = (frame.method.clone(), frame.path.clone());
-            let (name, result) = run_verb(ctx, frame).await;
+            let VerbFrame {
+                method,
+                path,
+                query,
+                body,
+            } = frame;
+            let (name, result) = run_verb(ctx, &method, &path, query, body).await;
             let resp = to_response(id, result);
             let status = StatusCode::from_u16(u16::try_from(resp.status).unwrap_or(500))
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -66,27 +71,34 @@ pub async fn answer(ctx: &AgentContext, msg: ServerMsg) -> Option<Response> {
     })
 }
 
-async fn run_verb(ctx: &AgentContext, frame: VerbFrame) -> (&'static str, Result<Reply, ApiError>) {
-    let method = match Method::from_bytes(frame.method.as_bytes()) {
+async fn run_verb(
+    ctx: &AgentContext,
+    method: &str,
+    path: &str,
+    query: String,
+    body: Vec<u8>,
+) -> (&'static str, Result<Reply, ApiError>) {
+    let method_name = method;
+    let method = match Method::from_bytes(method_name.as_bytes()) {
         Ok(m) => m,
         Err(_) => {
             return (
                 "unrouted",
                 Err(ApiError::BadRequest {
                     field: "method".into(),
-                    message: format!("method: {:?} is not an HTTP method", frame.method),
+                    message: format!("method: {method_name:?} is not an HTTP method"),
                 }),
             )
         }
     };
-    let verb = match Verb::route(&method, &frame.path) {
+    let verb = match Verb::route(&method, path) {
         Ok(v) => v,
         Err(e) => return ("unrouted", Err(e.into())),
     };
     let name = verb.name();
     let input = Input {
-        query: Some(frame.query).filter(|q| !q.is_empty()),
-        body: Bytes::from(frame.body),
+        query: Some(query).filter(|q| !q.is_empty()),
+        body: Bytes::from(body),
     };
     (name, dispatch(ctx, VerbRequest { verb, input }).await)
 }

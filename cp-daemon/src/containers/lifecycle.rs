@@ -37,7 +37,7 @@ pub async fn stop(
         .stop_container(
             id,
             Some(StopContainerOptions {
-                t: req.timeout.map(|t| t.min(i32::MAX as u32) as i32),
+                t: engine_timeout(req),
                 signal: None,
             }),
         )
@@ -57,7 +57,7 @@ pub async fn restart(
         .restart_container(
             id,
             Some(RestartContainerOptions {
-                t: req.timeout.map(|t| t.min(i32::MAX as u32) as i32),
+                t: engine_timeout(req),
                 signal: None,
             }),
         )
@@ -123,4 +123,9 @@ pub async fn healthcheck(
         status: r.status,
         failing_streak: r.failing_streak,
     })
+}
+
+/// The stop timeout as the engine takes it (seconds, an `i32`).
+fn engine_timeout(req: &StopRequest) -> Option<i32> {
+    req.timeout.map(|t| t.min(i32::MAX as u32) as i32)
 }
