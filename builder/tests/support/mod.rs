@@ -422,15 +422,26 @@ pub fn image_exists(tag: &str) -> bool {
 
 /// Names of all containers Podman knows, buildah's working containers
 /// included (`--external`).
+///
+/// Podman 4.3 lists external containers by reading storage and then looking
+/// each one up; a build elsewhere that removes its working container between
+/// the two makes the whole listing fail with "container not known". That is
+/// a race in the listing, not an answer, so it is asked again.
 pub fn all_container_names() -> Vec<String> {
-    stdout(&podman(&[
-        "ps",
-        "-a",
-        "--external",
-        "--format",
-        "{{.Names}}",
-    ]))
-    .lines()
-    .map(str::to_owned)
-    .collect()
+    let args = ["ps", "-a", "--external", "--format", "{{.Names}}"];
+    for _ in 0..20 {
+        let out = Command::new("podman")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("spawning podman ps: {e}"));
+        if out.status.success() {
+            return stdout(&out).lines().map(str::to_owned).collect();
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("container not known") && !err.contains("no such container") {
+            panic!("podman {args:?} failed: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("podman {args:?} kept failing: a container vanished during every listing")
 }
