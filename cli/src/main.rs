@@ -4,6 +4,7 @@
 mod appliance;
 mod args;
 mod broker;
+mod config_layout;
 mod engine;
 mod firewall;
 mod namespaces;

@@ -154,7 +154,7 @@ impl Instance {
     }
 
     pub fn api_token(&self) -> String {
-        std::fs::read_to_string(self.config_dir().join("api-token"))
+        std::fs::read_to_string(self.config_dir().join("agent/api-token"))
             .expect("api token")
             .trim()
             .to_string()

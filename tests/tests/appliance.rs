@@ -338,7 +338,7 @@ fn a_change_of_any_embedded_binary_rebuilds_the_image_and_replaces_the_container
 
 /// Tenant state sync runs the host's rclone chrooted into the read-only
 /// host root (docs/sync.md): it must be able to write state dirs under the
-/// data dir there, and nothing else. Run the way coold runs it, from inside
+/// data dir there, and nowhere else on the host. Run the way coold runs it, from inside
 /// the appliance's mount namespace (the scratch image has no loader, so the
 /// host's is named explicitly to start the host's chroot).
 #[test]
@@ -349,7 +349,8 @@ fn rclone_chrooted_into_the_host_root_writes_the_data_dir_only() {
         String::from_utf8_lossy(&podman(&["inspect", "-f", "{{.State.Pid}}", &inst.name]).stdout)
             .trim()
             .to_owned();
-    let src = inst.dir.path().join("tenant-src");
+    // The source lives in the data dir too: the container's /tmp is its own.
+    let src = inst.dir.path().join("lib/tenant-src");
     std::fs::create_dir_all(&src).expect("src dir");
     std::fs::write(src.join("state.txt"), "tenant").expect("src file");
     let copy_into = |dst: &std::path::Path| {
@@ -371,7 +372,15 @@ fn rclone_chrooted_into_the_host_root_writes_the_data_dir_only() {
         std::fs::read_to_string(state_dir.join("state.txt")).expect("synced file"),
         "tenant"
     );
-    let elsewhere = copy_into(&inst.dir.path().join("elsewhere"));
-    assert!(!elsewhere.status.success(), "host root stays read-only");
-    assert!(stderr(&elsewhere).contains("read-only file system"));
+    // The host's software is read-only there; any other host path is not
+    // mounted at all, so a write lands in the container, never on the host.
+    let into_usr = copy_into(std::path::Path::new("/usr/local/coolify-probe"));
+    assert!(!into_usr.status.success(), "/usr stays read-only");
+    assert!(stderr(&into_usr).contains("read-only file system"));
+    let elsewhere = inst.dir.path().join("elsewhere");
+    let _ = copy_into(&elsewhere);
+    assert!(
+        !elsewhere.exists(),
+        "a write outside the data dir reached the host"
+    );
 }

@@ -1,5 +1,7 @@
 //! The `coolify-cp` container (DESIGN.md decision 4): privileged, host
-//! network, the engine socket and the coolify dirs mounted, restart always,
+//! network, the engine socket, the data and run dirs and the agent's part of
+//! the config dir mounted (never the CA's or the broker's keys, see
+//! [`ConfigLayout`]), the host's tools under `/host`, restart always,
 //! coold as PID 1. Reused when its binaries and settings match, replaced
 //! (drained first) when either changed. `ensure` serves the broker
 //! container of `--with-broker` too: both are judged by the same labels.
@@ -19,16 +21,15 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::embedded::Bundle;
+use super::host_root::{self, HOST_ROOT_IN_CONTAINER};
 use super::labels;
 use super::settings::CpSettings;
 use super::ApplianceError;
+use crate::config_layout::ConfigLayout;
 use crate::engine::{is_conflict, is_not_found, Engine};
 
 /// Where the engine socket appears inside the appliance.
 const SOCKET_IN_CONTAINER: &str = "/run/podman/podman.sock";
-/// Where the host's root filesystem appears (read-only): the scratch image
-/// has no iptables or nft, so coold runs the host's inside it.
-const HOST_ROOT_IN_CONTAINER: &str = "/host";
 /// Where the host token and broker CA appear (read-only) when the agent
 /// dials a broker; outside the mounted dirs so any host path works.
 const BROKER_TOKEN_IN_CONTAINER: &str = "/broker/host.jwt";
@@ -53,15 +54,16 @@ pub enum ContainerAction {
 
 /// The environment coold reads (seed 000's COOLD_* table).
 fn env(s: &CpSettings) -> Vec<String> {
-    let cfg = |f: &str| s.config_dir.join(f).display().to_string();
+    let layout = ConfigLayout::new(&s.config_dir);
+    let show = |p: std::path::PathBuf| p.display().to_string();
     let mut env = vec![
         format!("COOLD_HOST_MGMT_IP={}", s.mgmt_ip),
         format!("COOLD_API_BIND={}:{}", s.mgmt_ip, s.api_port),
-        format!("COOLD_API_TOKEN_FILE={}", cfg("api-token")),
-        format!("COOLD_TLS_CERT={}", cfg("server.crt")),
-        format!("COOLD_TLS_KEY={}", cfg("server.key")),
-        format!("COOLD_RULES_PATH={}", cfg("allow.rules")),
-        format!("COOLD_BRIDGE_RULES_PATH={}", cfg("allow.nft")),
+        format!("COOLD_API_TOKEN_FILE={}", show(layout.api_token())),
+        format!("COOLD_TLS_CERT={}", show(layout.server_cert())),
+        format!("COOLD_TLS_KEY={}", show(layout.server_key())),
+        format!("COOLD_RULES_PATH={}", show(layout.rules())),
+        format!("COOLD_BRIDGE_RULES_PATH={}", show(layout.bridge_rules())),
         format!("COOLD_HEALTH_BIND=127.0.0.1:{}", s.health_port),
         format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
         format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
@@ -70,7 +72,7 @@ fn env(s: &CpSettings) -> Vec<String> {
         // on both sides, so Podman (which reads bind sources on the host)
         // and rclone (chrooted into the host root) see what coold sees,
         // whatever --data-dir/--config-dir say.
-        format!("COOLD_WORKLOADS_DIR={}", cfg("workloads")),
+        format!("COOLD_WORKLOADS_DIR={}", show(layout.workloads())),
         format!("COOLD_STATES_DIR={}", s.data_dir.join("states").display()),
         format!("COOLD_SECRETS_DIR={}", s.data_dir.join("secrets").display()),
         format!("COOLD_BUILD_DIR={}", s.data_dir.join("builds").display()),
@@ -169,21 +171,11 @@ pub fn coold_body(s: &CpSettings, image: &str, bundle: &Bundle) -> ContainerCrea
             mounts: Some({
                 let mut mounts = vec![
                     bind(&s.engine_socket, SOCKET_IN_CONTAINER),
-                    Mount {
-                        read_only: Some(true),
-                        ..bind(std::path::Path::new("/"), HOST_ROOT_IN_CONTAINER)
-                    },
-                    dir(&s.config_dir),
+                    dir(&ConfigLayout::new(&s.config_dir).agent_dir()),
                     dir(&s.data_dir),
                     dir(&s.run_dir),
-                    // Host tools run chrooted into the read-only host root;
-                    // rclone writes tenant state dirs under the data dir
-                    // there (docs/sync.md), so it is writable there too.
-                    bind(
-                        &s.data_dir,
-                        &format!("{HOST_ROOT_IN_CONTAINER}{}", s.data_dir.display()),
-                    ),
                 ];
+                mounts.extend(host_root::mounts(&s.data_dir));
                 if let Some(link) = &s.broker {
                     for (src, target) in [
                         (&link.token_file, BROKER_TOKEN_IN_CONTAINER),
@@ -398,7 +390,7 @@ mod tests {
     fn pool_and_build_dirs_follow_the_mounted_config_and_data_dirs() {
         let env = env(&settings("/srv/cfg", "/srv/data"));
         for want in [
-            "COOLD_WORKLOADS_DIR=/srv/cfg/workloads",
+            "COOLD_WORKLOADS_DIR=/srv/cfg/agent/workloads",
             "COOLD_STATES_DIR=/srv/data/states",
             "COOLD_SECRETS_DIR=/srv/data/secrets",
             "COOLD_BUILD_DIR=/srv/data/builds",

@@ -17,6 +17,7 @@ mod down;
 mod embedded;
 mod error;
 mod health_gate;
+mod host_root;
 mod image;
 mod labels;
 mod local_broker;

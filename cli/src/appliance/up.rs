@@ -12,6 +12,7 @@ use super::image::{self, ImageAction};
 use super::runtimes::{self, RuntimeService};
 use super::up_broker::{self, BrokerUp};
 use super::{health_gate, lock, ApplianceError, CpSettings};
+use crate::config_layout::ConfigLayout;
 use crate::engine::Engine;
 use crate::output::Reporter;
 use crate::pki::{self, PkiError, PkiOutcome, ServerIdentity};
@@ -110,9 +111,17 @@ async fn connect(engine_spec: &str, out: &Reporter) -> Result<Engine, ApplianceE
     Ok(engine)
 }
 
-/// The PKI under the config dir, and the data and run dirs.
+/// The PKI under the config dir (an older install's agent files moved
+/// into `agent/` first), and the data and run dirs.
 fn ensure_pki(s: &CpSettings, out: &Reporter) -> Result<PkiOutcome, ApplianceError> {
     let step = out.step("PKI");
+    let moved = ConfigLayout::new(&s.config_dir)
+        .migrate()
+        .map_err(|e| PkiError::Io {
+            path: s.config_dir.clone(),
+            reason: format!("cannot move the agent's files into agent/: {e}"),
+        })
+        .inspect_err(|_| step.fail())?;
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -127,7 +136,11 @@ fn ensure_pki(s: &CpSettings, out: &Reporter) -> Result<PkiOutcome, ApplianceErr
             reason: format!("cannot create directory: {e}"),
         })?;
     }
-    step.done(&describe_pki(&pki));
+    let mut summary = describe_pki(&pki);
+    if !moved.is_empty() {
+        summary.push_str(&format!("; moved into agent/: {}", moved.join(", ")));
+    }
+    step.done(&summary);
     Ok(pki)
 }
 

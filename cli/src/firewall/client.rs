@@ -1,11 +1,12 @@
 //! The agent REST API as the CLI calls it: HTTPS trusting only
 //! `<config-dir>/ca.crt` (the CA `cp up` made), with the bearer token from
-//! `<config-dir>/api-token`, and the agent's `{error, field}` as a typed
+//! `<config-dir>/agent/api-token`, and the agent's `{error, field}` as a typed
 //! error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config_layout::ConfigLayout;
 use bytes::Bytes;
 use coolify_http_client::{trusting_only, Client, ClientError as HttpError, TrustError};
 use http::HeaderValue;
@@ -40,14 +41,16 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// Reads `ca.crt` and `api-token` from `config_dir`.
+    /// Reads the CA certificate and the API token from `config_dir`
+    /// ([`ConfigLayout`]).
     pub fn new(config_dir: &Path, addr: &str) -> Result<ApiClient, ClientError> {
         let file_err = |path: &Path, reason: String| ClientError::File {
             path: path.to_path_buf(),
             reason,
         };
-        let ca = config_dir.join("ca.crt");
-        let token_path = config_dir.join("api-token");
+        let layout = ConfigLayout::new(config_dir);
+        let ca = layout.ca_cert();
+        let token_path = layout.api_token();
         let tls = trusting_only(&ca).map_err(|e| match e {
             TrustError::Read { reason, .. } => file_err(
                 &ca,

@@ -7,8 +7,9 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::PkiError;
+use crate::config_layout::ConfigLayout;
 
-/// Where each piece lives under the config dir.
+/// Where each piece lives under the config dir ([`ConfigLayout`]).
 #[derive(Debug, Clone)]
 pub struct PkiPaths {
     pub ca_cert: PathBuf,
@@ -20,12 +21,13 @@ pub struct PkiPaths {
 
 impl PkiPaths {
     pub fn new(dir: &Path) -> Self {
+        let l = ConfigLayout::new(dir);
         PkiPaths {
-            ca_cert: dir.join("ca.crt"),
-            ca_key: dir.join("ca.key"),
-            server_cert: dir.join("server.crt"),
-            server_key: dir.join("server.key"),
-            api_token: dir.join("api-token"),
+            ca_cert: l.ca_cert(),
+            ca_key: l.ca_key(),
+            server_cert: l.server_cert(),
+            server_key: l.server_key(),
+            api_token: l.api_token(),
         }
     }
 }

@@ -19,6 +19,8 @@ use rcgen::{
 
 pub use files::PkiPaths;
 
+use crate::config_layout::ConfigLayout;
+
 /// Errors creating or loading PKI material.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -72,6 +74,7 @@ impl ServerIdentity {
 pub fn ensure(dir: &Path, id: &ServerIdentity) -> Result<PkiOutcome, PkiError> {
     let paths = PkiPaths::new(dir);
     files::ensure_private_dir(dir)?;
+    files::ensure_private_dir(&ConfigLayout::new(dir).agent_dir())?;
     let mut out = PkiOutcome::default();
 
     let (ca_cert_pem, ca_key) = match (
