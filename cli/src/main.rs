@@ -1,6 +1,7 @@
 //! `coolify`: the operator CLI. Parses arguments and hands off to the
 //! concern that does the work.
 
+mod agent_api;
 mod appliance;
 mod args;
 mod broker;
@@ -37,19 +38,21 @@ async fn main() -> ExitCode {
             Err(e) => fail(cli.output, &e.into()),
         },
         Command::Cp(CpCommand::Up(a)) => {
-            let namespaces = match &a.namespaces.namespaces {
-                Some(_) => match namespaces::init(&cli.engine_socket, &a.namespaces).await {
-                    Ok(report) => Some(report.coold_namespaces),
-                    Err(e) => return fail(cli.output, &e.into()),
-                },
-                None => None,
-            };
             let with_broker = match local_broker(a) {
                 Ok(b) => b,
                 Err(e) => return fail(cli.output, &ApplianceError::Usage(e)),
             };
-            let settings = CpSettings {
-                namespaces,
+            let agent_file = a
+                .agent
+                .agent_config
+                .clone()
+                .unwrap_or_else(|| cli.config_dir.join("agent.toml"));
+            let agent = match appliance::agent_settings(&agent_file, a.agent.given()) {
+                Ok(vars) => vars,
+                Err(e) => return fail(cli.output, &e),
+            };
+            let mut settings = CpSettings {
+                namespaces: None,
                 name: a.instance.name.clone(),
                 image_repo: a.instance.image_repo.clone(),
                 config_dir: cli.config_dir.clone(),
@@ -72,7 +75,19 @@ async fn main() -> ExitCode {
                 },
                 builder: a.builder,
                 with_broker,
+                agent,
             };
+            // Every setting is checked before anything is created, the
+            // namespaces' networks included.
+            if let Err(e) = appliance::check_agent_settings(&settings) {
+                return fail(cli.output, &e);
+            }
+            if a.namespaces.namespaces.is_some() {
+                match namespaces::init(&cli.engine_socket, &a.namespaces).await {
+                    Ok(report) => settings.namespaces = Some(report.coold_namespaces),
+                    Err(e) => return fail(cli.output, &e.into()),
+                }
+            }
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
                     emit(cli.output, &report, || {
@@ -136,7 +151,9 @@ async fn main() -> ExitCode {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }
         Command::Cp(CpCommand::Status(a)) => {
-            match appliance::status(&a.name, &a.broker_name, &cli.engine_socket).await {
+            match appliance::status(&a.name, &a.broker_name, &cli.engine_socket, &cli.config_dir)
+                .await
+            {
                 Ok(report) => {
                     emit(cli.output, &report, || report.render());
                     if !report.present {

@@ -49,6 +49,8 @@ pub enum AgentError {
     Pools(#[from] crate::pools::PoolError),
     #[error("builds: {0}")]
     Builds(String),
+    #[error(transparent)]
+    SyncEnv(#[from] crate::tenant_sync::env_file::EnvFileError),
     #[error("task {0} stopped unexpectedly")]
     TaskExited(&'static str),
 }
@@ -99,7 +101,11 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         deny.clone(),
     )?);
     let stop = CancellationToken::new();
-    let state_sync = crate::tenant_sync::StateSync::from_config(&config.sync, tools_for(&config));
+    let mut state_sync =
+        crate::tenant_sync::StateSync::from_config(&config.sync, tools_for(&config));
+    if let Some(path) = &config.sync.env_file {
+        state_sync = state_sync.with_env(crate::tenant_sync::env_file::lookup(path)?);
+    }
     let pool_deps = PoolDeps {
         engine: engine.clone(),
         runtimes: runtimes.clone(),

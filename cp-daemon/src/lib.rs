@@ -9,7 +9,7 @@ pub mod agent;
 pub mod api;
 pub mod broker_client;
 pub mod builds;
-pub mod config;
+pub use coolify_agent_config as config;
 pub mod containers;
 pub mod discovery;
 pub mod dns;

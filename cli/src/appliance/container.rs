@@ -20,6 +20,7 @@ use coolify_engine_raw::{self as raw, ContainerView};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::agent_settings;
 use super::embedded::Bundle;
 use super::host_root::{self, HOST_ROOT_IN_CONTAINER};
 use super::labels;
@@ -52,8 +53,9 @@ pub enum ContainerAction {
     },
 }
 
-/// The environment coold reads (seed 000's COOLD_* table).
-fn env(s: &CpSettings) -> Vec<String> {
+/// The environment coold reads (seed 000's COOLD_* table): what `cp up`
+/// decides, then the agent's settings from agent.toml and its flags.
+pub fn env(s: &CpSettings) -> Vec<String> {
     let layout = ConfigLayout::new(&s.config_dir);
     let show = |p: std::path::PathBuf| p.display().to_string();
     let mut env = vec![
@@ -89,6 +91,7 @@ fn env(s: &CpSettings) -> Vec<String> {
     if s.builder {
         env.push("COOLD_BUILDER_ENABLED=1".into());
     }
+    env.extend(s.agent.iter().map(|v| format!("{}={}", v.var, v.value)));
     if let Some(link) = &s.broker {
         env.push(format!("COOLD_BROKER_URL={}", link.url));
         env.push(format!(
@@ -126,6 +129,11 @@ pub fn spec_sha256(s: &CpSettings) -> String {
     }
     if let Some(token) = s.broker.as_ref().and_then(|l| l.token_sha256.as_ref()) {
         h.update(token.as_bytes());
+    }
+    // coold reads the sync credentials once at start: new ones need a new
+    // container.
+    if let Some(digest) = agent_settings::sync_env_digest(&s.agent) {
+        h.update(digest.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -176,6 +184,17 @@ pub fn coold_body(s: &CpSettings, image: &str, bundle: &Bundle) -> ContainerCrea
                     dir(&s.run_dir),
                 ];
                 mounts.extend(host_root::mounts(&s.data_dir));
+                // The sync credentials file, read-only at its host path.
+                if let Some(v) = s
+                    .agent
+                    .iter()
+                    .find(|v| v.var == agent_settings::SYNC_ENV_FILE)
+                {
+                    mounts.push(Mount {
+                        read_only: Some(true),
+                        ..dir(std::path::Path::new(&v.value))
+                    });
+                }
                 if let Some(link) = &s.broker {
                     for (src, target) in [
                         (&link.token_file, BROKER_TOKEN_IN_CONTAINER),
@@ -230,7 +249,7 @@ fn replace_reason(c: &ContainerView, want: &ContainerCreateBody) -> Option<Strin
         }
     }
     if c.label(labels::SPEC_SHA256) != want(labels::SPEC_SHA256) {
-        return Some("settings changed (ports, mgmt IP, dirs or broker)".into());
+        return Some("settings changed (ports, mgmt IP, dirs, broker or agent settings)".into());
     }
     None
 }
@@ -383,6 +402,7 @@ mod tests {
             broker: None,
             builder: false,
             with_broker: None,
+            agent: Vec::new(),
         }
     }
 

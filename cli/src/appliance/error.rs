@@ -14,6 +14,8 @@ pub enum ApplianceError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Pki(#[from] PkiError),
+    #[error(transparent)]
+    AgentSettings(#[from] super::agent_settings::SettingsError),
     #[error(
         "this coolify binary carries no {0} (built without it); build it with scripts/build-static"
     )]

@@ -12,6 +12,8 @@
 //! the engine work: `image.rs`, `container.rs`, `local_broker.rs`,
 //! `runtimes.rs`, `health_gate.rs`, `probe.rs`, `lock.rs`.
 
+mod agent_file;
+mod agent_settings;
 mod container;
 mod down;
 mod embedded;
@@ -31,6 +33,19 @@ mod up;
 mod up_broker;
 
 pub use down::down;
+
+/// The agent's settings from its config file with `cp up`'s flags on top.
+pub fn agent_settings(
+    file: &std::path::Path,
+    flags: Vec<(&'static str, &'static str, String)>,
+) -> Result<Vec<agent_settings::AgentVar>, ApplianceError> {
+    Ok(agent_settings::gather(file, flags)?)
+}
+
+/// Checks everything the agent will be started with, as coold would.
+pub fn check_agent_settings(s: &CpSettings) -> Result<(), ApplianceError> {
+    Ok(agent_settings::check(&container::env(s), &s.agent)?)
+}
 pub use error::ApplianceError;
 pub use settings::{default_mgmt_ip, CpSettings, LocalBroker};
 pub use status::{api_addr, status};

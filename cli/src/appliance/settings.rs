@@ -38,6 +38,9 @@ pub struct CpSettings {
     pub builder: bool,
     /// `--with-broker`: the single-host broker to run beside the agent.
     pub with_broker: Option<LocalBroker>,
+    /// The agent's other settings (agent.toml and its flags), checked by
+    /// `up` before it starts anything.
+    pub agent: Vec<super::agent_settings::AgentVar>,
 }
 
 /// The broker container of a single-host install.

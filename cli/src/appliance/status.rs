@@ -1,11 +1,13 @@
 //! `cp status`: observes the appliance and its `--with-broker` container,
 //! never creates or starts anything; [`StatusReport::render`] is its text.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{container, health_gate, labels, local_broker, probe, stream, ApplianceError};
+use crate::agent_api::ApiClient;
 use crate::engine::Engine;
 
 /// The result of `cp status`.
@@ -37,6 +39,12 @@ pub struct StatusReport {
     /// The `--with-broker` container, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<local_broker::BrokerStatus>,
+    /// The settings the running agent parsed at start, as its
+    /// `GET /api/v1/host/info` answers them (docs/agent-config.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings_error: Option<String>,
 }
 
 /// The agent REST address the running appliance advertises (its
@@ -51,11 +59,28 @@ pub async fn api_addr(name: &str, engine_spec: &str) -> Option<String> {
     c.label(labels::API_ADDR).map(str::to_string)
 }
 
+/// The agent's settings in force, asked of the agent itself with the
+/// config dir's CA and token.
+async fn settings_in_force(config_dir: &Path, addr: &str) -> Result<serde_json::Value, String> {
+    let client = ApiClient::new(config_dir, addr).map_err(|e| e.to_string())?;
+    let (_, body) = client
+        .send(http::Method::GET, "/api/v1/host/info", None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let info: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("host/info is not JSON: {e}"))?;
+    match info.get("settings") {
+        Some(s) => Ok(s.clone()),
+        None => Err("this agent's host/info has no settings (an older coold)".into()),
+    }
+}
+
 /// Observes only: never creates or starts anything.
 pub async fn status(
     name: &str,
     broker_name: &str,
     engine_spec: &str,
+    config_dir: &Path,
 ) -> Result<StatusReport, ApplianceError> {
     let engine = Engine::connect(engine_spec).await?;
     let broker = local_broker::status(&engine, broker_name).await?;
@@ -74,6 +99,8 @@ pub async fn status(
             health_error: None,
             broker_stream: None,
             broker,
+            settings: None,
+            settings_error: None,
         });
     };
     let running = c.state.running;
@@ -116,7 +143,20 @@ pub async fn status(
             }
         }
     };
+    let (settings, settings_error) = match (running, c.label(labels::API_ADDR)) {
+        (false, _) => (None, None),
+        (true, None) => (
+            None,
+            Some(format!("container has no {} label", labels::API_ADDR)),
+        ),
+        (true, Some(addr)) => match settings_in_force(config_dir, addr).await {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        },
+    };
     Ok(StatusReport {
+        settings,
+        settings_error,
         container: name.to_string(),
         present: true,
         id: Some(c.id.clone()),
@@ -182,7 +222,44 @@ impl StatusReport {
                 ));
             }
         }
+        if let Some(settings) = &r.settings {
+            lines.push("settings".into());
+            flatten("", settings, &mut lines);
+        }
+        if let Some(err) = &r.settings_error {
+            lines.push(format!("settings   unknown: {err}"));
+        }
         lines.join("\n")
+    }
+}
+
+/// `  section.key  value` lines, as agent.toml names the keys.
+fn flatten(prefix: &str, v: &serde_json::Value, lines: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, lines);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect();
+            lines.push(format!("  {prefix:<30} {}", items.join(",")));
+        }
+        serde_json::Value::String(s) => lines.push(format!("  {prefix:<30} {s}")),
+        serde_json::Value::Null => lines.push(format!("  {prefix:<30} (unset)")),
+        other => lines.push(format!("  {prefix:<30} {other}")),
     }
 }
 

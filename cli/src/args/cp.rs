@@ -28,7 +28,8 @@ pub struct NamespaceArgs {
 pub enum CpCommand {
     /// Create or update the appliance and wait until it is healthy (idempotent).
     ///
-    /// Steps: PKI under --config-dir (reused when present), the image
+    /// Steps: the agent's settings (agent.toml with the flags on top) checked
+    /// as coold would check them, PKI under --config-dir (reused when present), the image
     /// `<image-repo>:<version>` (rebuilt only when the embedded coold changed),
     /// the container (started, kept, or drained and replaced), then the health
     /// gate on http://127.0.0.1:<health-port>/healthz. Two runs at once are
@@ -127,10 +128,108 @@ pub struct UpArgs {
     pub builder: bool,
 
     #[command(flatten)]
+    pub agent: AgentFlags,
+
+    #[command(flatten)]
     pub broker: HostLinkArgs,
 
     #[command(flatten)]
     pub single_host: SingleHostArgs,
+}
+
+/// The agent's settings most often changed, as flags; each overrides the
+/// same key of the agent config file. The rest are keys of that file only
+/// (docs/agent-config.md).
+#[derive(Debug, Args, Default)]
+pub struct AgentFlags {
+    /// The agent's settings file (TOML, docs/agent-config.md); checked
+    /// before anything starts. Absent = defaults. Default:
+    /// <config-dir>/agent.toml.
+    #[arg(long, env = "COOLIFY_AGENT_CONFIG", value_name = "PATH")]
+    pub agent_config: Option<PathBuf>,
+
+    /// Where discovery keeps endpoints: `sqlite` (this host only) or
+    /// `corrosion` (gossiped to every host). Key discovery.endpoint_store.
+    #[arg(long, value_name = "sqlite|corrosion")]
+    pub endpoint_store: Option<String>,
+
+    /// The Corrosion agent's HTTP API, IP:PORT. Key discovery.corrosion_api.
+    #[arg(long, value_name = "IP:PORT")]
+    pub corrosion_api: Option<String>,
+
+    /// Cluster DNS zone. Key dns.zone.
+    #[arg(long, value_name = "ZONE")]
+    pub dns_zone: Option<String>,
+
+    /// Where cluster DNS forwards other names, IP:PORT. Key dns.upstream.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_upstream: Option<String>,
+
+    /// Host directories container bind mounts may lie under,
+    /// comma-separated (empty = no binds). Key containers.bind_allowlist.
+    #[arg(long, value_name = "DIR,…")]
+    pub bind_allowlist: Option<String>,
+
+    /// OCI runtimes a create may ask for, comma-separated. Key
+    /// containers.allowed_runtimes.
+    #[arg(long, value_name = "RUNTIME,…")]
+    pub allowed_runtimes: Option<String>,
+
+    /// The Podman network build containers join (e.g. one where a git
+    /// server is). Key builds.network.
+    #[arg(long, value_name = "NETWORK")]
+    pub build_network: Option<String>,
+
+    /// Builds run at once; more wait in a queue. Key builds.capacity.
+    #[arg(long, value_name = "N")]
+    pub builder_capacity: Option<u32>,
+}
+
+impl AgentFlags {
+    /// The flags given: `(flag, COOLD_* variable, value)`.
+    pub fn given(&self) -> Vec<(&'static str, &'static str, String)> {
+        let text = [
+            (
+                "--endpoint-store",
+                "COOLD_ENDPOINT_STORE",
+                &self.endpoint_store,
+            ),
+            (
+                "--corrosion-api",
+                "COOLD_CORROSION_API",
+                &self.corrosion_api,
+            ),
+            ("--dns-zone", "COOLD_DNS_ZONE", &self.dns_zone),
+            ("--dns-upstream", "COOLD_DNS_UPSTREAM", &self.dns_upstream),
+            (
+                "--bind-allowlist",
+                "COOLD_BIND_ALLOWLIST",
+                &self.bind_allowlist,
+            ),
+            (
+                "--allowed-runtimes",
+                "COOLD_ALLOWED_RUNTIMES",
+                &self.allowed_runtimes,
+            ),
+            (
+                "--build-network",
+                "COOLD_BUILD_NETWORK",
+                &self.build_network,
+            ),
+        ];
+        let mut out: Vec<(&'static str, &'static str, String)> = text
+            .into_iter()
+            .filter_map(|(flag, var, v)| v.clone().map(|v| (flag, var, v)))
+            .collect();
+        if let Some(n) = self.builder_capacity {
+            out.push((
+                "--builder-capacity",
+                "COOLD_BUILDER_CAPACITY",
+                n.to_string(),
+            ));
+        }
+        out
+    }
 }
 
 /// `on` / `off`.

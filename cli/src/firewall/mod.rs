@@ -1,7 +1,6 @@
 //! `coolify firewall …`: allow rules on this host's agent, over its REST
 //! API (HTTPS with the CLI's CA, bearer token from the config dir).
 
-mod client;
 mod render;
 
 use std::path::Path;
@@ -13,7 +12,7 @@ use coolify_api_types::firewall::{
 };
 use serde::Serialize;
 
-pub use client::{ApiClient, ClientError};
+pub use crate::agent_api::{ApiClient, ClientError};
 
 use crate::args::firewall::{FirewallArgs, FirewallCommand};
 use crate::output::OutputFormat;

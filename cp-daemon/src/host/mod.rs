@@ -1,9 +1,13 @@
-//! Host facts verbs: `GET /host/info`, `/host/containers`, `/host/stats`.
+//! Host facts verbs: `GET /host/info` (with the settings in force),
+//! `/host/containers`, `/host/stats`.
 //!
 //! `/proc` inside the appliance is the host's for these files (load, memory
 //! and uptime are not namespaced), so no host mount is needed.
 
 mod procfs;
+mod settings;
+
+pub use settings::Settings;
 
 use std::collections::HashMap;
 
@@ -38,6 +42,8 @@ pub struct HostInfo {
     pub engine: EngineInfo,
     pub namespaces: Vec<String>,
     pub builder_enabled: bool,
+    /// The settings the agent parsed at start (docs/agent-config.md).
+    pub settings: Settings,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +113,7 @@ pub async fn info(engine: &Engine, config: &Config) -> Result<HostInfo, HostErro
         },
         namespaces: config.namespaces.iter().map(|n| n.name.clone()).collect(),
         builder_enabled: config.builder_enabled,
+        settings: Settings::of(config),
     })
 }
 

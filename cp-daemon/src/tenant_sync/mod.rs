@@ -39,9 +39,11 @@
 //! - [`staging`]: where downloads land before they move into a state dir.
 //! - [`runner`]: [`StateSync`], the edge that runs rclone.
 //! - [`periodic`]: [`Periodic`], uploads at `policy.periodic` while claimed.
+//! - [`env_file`]: credentials from `COOLD_SYNC_ENV_FILE`.
 //!
 //! [`ToolRunner`]: crate::hosttools::ToolRunner
 
+pub mod env_file;
 pub mod error;
 pub mod periodic;
 pub mod rclone;

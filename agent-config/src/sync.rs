@@ -1,5 +1,5 @@
 //! How tenant state sync runs rclone: `COOLD_RCLONE_BIN`,
-//! `COOLD_SYNC_TIMEOUT`. Kept apart from the rest of the agent's config so
+//! `COOLD_SYNC_TIMEOUT`, `COOLD_SYNC_ENV_FILE`. Kept apart from the rest of the agent's config so
 //! the sync concern's settings stay in one place.
 
 use std::path::PathBuf;
@@ -13,13 +13,18 @@ pub const RCLONE_BIN: &str = "rclone";
 /// Default bound on one rclone run (one mapping of one sync).
 pub const SYNC_TIMEOUT: &str = "10m";
 
-/// Settings of [`crate::tenant_sync::StateSync`].
+/// Settings of the agent's tenant state sync (`coold`'s `tenant_sync`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncConfig {
     /// `COOLD_RCLONE_BIN`: a bare name or an absolute path.
     pub rclone_bin: PathBuf,
     /// `COOLD_SYNC_TIMEOUT`: an rclone run is killed after this.
     pub timeout: Duration,
+    /// `COOLD_SYNC_ENV_FILE`: `NAME=value` lines that a spec's
+    /// `access_key_id_env` / `secret_access_key_env` may name, read once at
+    /// start; they are looked up there before the agent's environment.
+    /// Keeps sink credentials out of the container's recorded environment.
+    pub env_file: Option<PathBuf>,
 }
 
 impl SyncConfig {
@@ -40,6 +45,9 @@ impl SyncConfig {
                 "COOLD_SYNC_TIMEOUT",
                 &get("COOLD_SYNC_TIMEOUT").unwrap_or_else(|| SYNC_TIMEOUT.into()),
             )?,
+            env_file: get("COOLD_SYNC_ENV_FILE")
+                .map(|v| parse::path("COOLD_SYNC_ENV_FILE", &v))
+                .transpose()?,
         })
     }
 }
@@ -61,6 +69,7 @@ mod tests {
         let c = from(&[]).unwrap();
         assert_eq!(c.rclone_bin, PathBuf::from("rclone"));
         assert_eq!(c.timeout, Duration::from_secs(600));
+        assert_eq!(c.env_file, None);
     }
 
     #[test]
@@ -68,8 +77,10 @@ mod tests {
         let c = from(&[
             ("COOLD_RCLONE_BIN", "/opt/rclone/bin/rclone"),
             ("COOLD_SYNC_TIMEOUT", "90s"),
+            ("COOLD_SYNC_ENV_FILE", "/etc/coolify/sync.env"),
         ])
         .unwrap();
+        assert_eq!(c.env_file, Some(PathBuf::from("/etc/coolify/sync.env")));
         assert_eq!(c.rclone_bin, PathBuf::from("/opt/rclone/bin/rclone"));
         assert_eq!(c.timeout, Duration::from_secs(90));
     }
@@ -80,6 +91,7 @@ mod tests {
             (("COOLD_RCLONE_BIN", "bin/rclone"), "COOLD_RCLONE_BIN"),
             (("COOLD_SYNC_TIMEOUT", "soon"), "COOLD_SYNC_TIMEOUT"),
             (("COOLD_SYNC_TIMEOUT", "0s"), "COOLD_SYNC_TIMEOUT"),
+            (("COOLD_SYNC_ENV_FILE", "sync.env"), "COOLD_SYNC_ENV_FILE"),
         ] {
             match from(&[pair]) {
                 Err(ConfigError::Invalid { var: got, .. }) => assert_eq!(got, var),

@@ -3,6 +3,9 @@
 //! Pure: [`Config::from_lookup`] takes a lookup function instead of reading the
 //! process environment, so every rule is unit-tested without touching it. A bad
 //! value fails start with a [`ConfigError`] naming the variable.
+//!
+//! Its own crate so that `coolify cp up` checks an appliance's settings with
+//! the very rules coold starts with (coold re-exports it as `config`).
 
 pub mod builds;
 mod parse;
