@@ -1,0 +1,298 @@
+//! `coolify cp install|uninstall`: make the last `cp up` survive a reboot
+//! with systemd units, and take them away again.
+//!
+//! Without systemd nothing restarts the appliance after a boot: Podman's
+//! restart policy is honoured by podman-restart.service, which only
+//! systemd runs, and the Podman API service and the runtime engine
+//! services `cp up` starts are plain processes. `install` writes one unit
+//! per piece, in boot order (see `units.rs`), from the settings the last
+//! successful `cp up` recorded (`record.rs`), and enables them with the
+//! symlinks `systemctl enable` would make; `uninstall` removes exactly
+//! what the manifest says install wrote (`manifest.rs`).
+//!
+//! One file per job: `record.rs`, `units.rs` (pure), `unit_syntax.rs`
+//! (pure), `host.rs`, `manifest.rs`, `file_write.rs`, `error.rs`.
+
+mod error;
+mod file_write;
+mod host;
+mod manifest;
+mod record;
+mod unit_syntax;
+mod units;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::InstallError;
+pub use record::{Resolved, UpRecord};
+
+use crate::args::cp::{InstallArgs, SYSTEM_UNITS_DIR};
+use crate::config_layout::ConfigLayout;
+use manifest::{Manifest, Removal};
+
+/// Saves what a successful `cp up` ran with, for `cp install`.
+pub fn record_up(config_dir: &Path, resolved: Resolved) -> Result<PathBuf, InstallError> {
+    let path = ConfigLayout::new(config_dir).up_record(&resolved.container);
+    UpRecord::capture(&up_env_names(), resolved)?.save(&path)?;
+    Ok(path)
+}
+
+/// The environment variables `cp up`'s flags (and the global ones) read:
+/// replaying the command needs them as they were.
+fn up_env_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let cli = crate::args::Cli::command();
+    let mut names: Vec<String> = cli
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    if let Some(up) = cli
+        .find_subcommand("cp")
+        .and_then(|cp| cp.find_subcommand("up"))
+    {
+        names.extend(
+            up.get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstalledUnit {
+    pub name: String,
+    pub path: PathBuf,
+    /// The unit's text (`--print` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// The result of `cp install`, printed by `--output json`.
+#[derive(Debug, Serialize)]
+pub struct InstallReport {
+    pub units_dir: PathBuf,
+    /// The units written, in start order.
+    pub units: Vec<InstalledUnit>,
+    /// Every unit the boot starts, in order (Podman's own included).
+    pub order: Vec<String>,
+    /// Enablement links created.
+    pub links: Vec<PathBuf>,
+    /// Units of an earlier install no longer wanted, removed.
+    pub removed: Vec<PathBuf>,
+    /// `--print`: nothing was written.
+    pub printed_only: bool,
+    /// systemd was told (`systemctl daemon-reload`).
+    pub reloaded: bool,
+    pub record: PathBuf,
+}
+
+impl InstallReport {
+    pub fn render(&self) -> String {
+        if self.printed_only {
+            return self
+                .units
+                .iter()
+                .map(|u| {
+                    format!(
+                        "# {}\n{}",
+                        u.path.display(),
+                        u.text.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        let order = self.order.join(" → ");
+        let appliance = self.order.last().cloned().unwrap_or_default();
+        if self.reloaded {
+            format!(
+                "installed {} units into {} and enabled them; boot order: {order}.\nThey take over at the next boot; nothing was started now (`systemctl start {appliance}` runs the recorded cp up under systemd).",
+                self.units.len(),
+                self.units_dir.display()
+            )
+        } else {
+            format!(
+                "wrote {} units into {} (no systemd was told); boot order: {order}",
+                self.units.len(),
+                self.units_dir.display()
+            )
+        }
+    }
+}
+
+pub fn install(config_dir: &Path, a: &InstallArgs) -> Result<InstallReport, InstallError> {
+    let live = a.units_dir.is_none();
+    // Before anything is read or written: without systemd as PID 1 a unit
+    // in /etc/systemd/system would never run.
+    if live && !a.print && !host::systemd_booted() {
+        return Err(InstallError::NotSystemd {
+            dir: "/run/systemd/system",
+        });
+    }
+    let units_dir = a
+        .units_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_UNITS_DIR));
+    let units_dir = std::path::absolute(&units_dir).map_err(|e| InstallError::io(&units_dir, e))?;
+    let layout = ConfigLayout::new(config_dir);
+    let record_path = layout.up_record(&a.name);
+    let rec = UpRecord::load(&record_path, &a.name)?;
+    let tools = host::tools()?;
+    let engine = host::engine_socket(&rec.engine_socket, &units_dir);
+    let plan = units::plan(&rec, &tools, &engine, &units_dir);
+
+    let mut report = InstallReport {
+        units: plan
+            .units
+            .iter()
+            .map(|u| InstalledUnit {
+                name: u.name.clone(),
+                path: units_dir.join(&u.name),
+                text: a.print.then(|| u.text.clone()),
+            })
+            .collect(),
+        order: plan.order.clone(),
+        links: plan.links.iter().map(|l| units_dir.join(&l.path)).collect(),
+        units_dir: units_dir.clone(),
+        removed: Vec::new(),
+        printed_only: a.print,
+        reloaded: false,
+        record: record_path,
+    };
+    if a.print {
+        return Ok(report);
+    }
+
+    let manifest_path = layout.install_manifest(&a.name);
+    let old = Manifest::load(&manifest_path)?.unwrap_or_default();
+    let mut new = Manifest {
+        units_dir: units_dir.clone(),
+        files: plan
+            .units
+            .iter()
+            .map(|u| (units_dir.join(&u.name), manifest::sha256(u.text.as_bytes())))
+            .collect(),
+        links: plan
+            .links
+            .iter()
+            .map(|l| (units_dir.join(&l.path), l.target.clone()))
+            .collect(),
+        dirs: old.dirs.clone(),
+    };
+    for p in new
+        .files
+        .iter()
+        .map(|f| &f.0)
+        .chain(new.links.iter().map(|l| &l.0))
+    {
+        if p.symlink_metadata().is_ok() && !old.owns(p) {
+            return Err(InstallError::Taken {
+                path: p.clone(),
+                manifest: manifest_path,
+            });
+        }
+    }
+    // Dirs this install creates are its own to remove later.
+    let mut wanted_dirs = vec![units_dir.clone()];
+    wanted_dirs.extend(
+        new.links
+            .iter()
+            .filter_map(|l| l.0.parent().map(Path::to_path_buf)),
+    );
+    for d in wanted_dirs {
+        if !d.exists() && !new.dirs.contains(&d) {
+            new.dirs.push(d);
+        }
+    }
+    // Claim old and new paths before touching any, so a crash midway
+    // leaves nothing unaccounted for.
+    old.union(&new).save(&manifest_path)?;
+    for d in &new.dirs {
+        std::fs::create_dir_all(d).map_err(|e| InstallError::io(d, e))?;
+    }
+    for u in &plan.units {
+        let path = units_dir.join(&u.name);
+        file_write::atomic(&path, u.text.as_bytes(), 0o644)
+            .map_err(|e| InstallError::io(&path, e))?;
+    }
+    for (link, target) in &new.links {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(target, link).map_err(|e| InstallError::io(link, e))?;
+    }
+    report.removed = old.remove_all_but(&new).removed;
+    new.save(&manifest_path)?;
+    if live {
+        reload()?;
+        report.reloaded = true;
+    }
+    Ok(report)
+}
+
+/// The result of `cp uninstall`.
+#[derive(Debug, Serialize)]
+pub struct UninstallReport {
+    pub installed: bool,
+    #[serde(flatten)]
+    pub removal: Removal,
+    pub reloaded: bool,
+}
+
+impl UninstallReport {
+    pub fn render(&self, name: &str) -> String {
+        if !self.installed {
+            return format!("no units of {name} installed; nothing removed");
+        }
+        let mut s = format!("removed {} path(s)", self.removal.removed.len());
+        for p in &self.removal.removed {
+            s.push_str(&format!("\n  {}", p.display()));
+        }
+        if !self.removal.left_changed.is_empty() {
+            s.push_str("\nleft in place, changed since install:");
+            for p in &self.removal.left_changed {
+                s.push_str(&format!("\n  {}", p.display()));
+            }
+        }
+        s
+    }
+}
+
+pub fn uninstall(config_dir: &Path, name: &str) -> Result<UninstallReport, InstallError> {
+    let manifest_path = ConfigLayout::new(config_dir).install_manifest(name);
+    let Some(m) = Manifest::load(&manifest_path)? else {
+        return Ok(UninstallReport {
+            installed: false,
+            removal: Removal::default(),
+            reloaded: false,
+        });
+    };
+    let removal = m.remove_all_but(&Manifest::default());
+    std::fs::remove_file(&manifest_path).map_err(|e| InstallError::io(&manifest_path, e))?;
+    let live = m.units_dir == Path::new(SYSTEM_UNITS_DIR) && host::systemd_booted();
+    if live {
+        reload()?;
+    }
+    Ok(UninstallReport {
+        installed: true,
+        removal,
+        reloaded: live,
+    })
+}
+
+fn reload() -> Result<(), InstallError> {
+    let out = std::process::Command::new("systemctl")
+        .arg("daemon-reload")
+        .output()
+        .map_err(|e| InstallError::Reload(format!("cannot run systemctl: {e}")))?;
+    if !out.status.success() {
+        return Err(InstallError::Reload(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(())
+}
