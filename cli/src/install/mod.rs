@@ -296,3 +296,111 @@ fn reload() -> Result<(), InstallError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config dir holding a record of `cp up` with `runtimes`, and an
+    /// empty units dir.
+    fn setup(runtimes: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("etc");
+        let units = tmp.path().join("units");
+        let mut rec = UpRecord::capture(
+            &[],
+            Resolved {
+                container: "cp-x".into(),
+                engine_socket: tmp.path().join("podman.sock"),
+                config_dir: config.clone(),
+                run_dir: tmp.path().join("run"),
+                firewall: false,
+                runtime_services: runtimes.iter().map(|s| s.to_string()).collect(),
+                broker_container: None,
+            },
+        )
+        .unwrap();
+        rec.args = vec!["cp".into(), "up".into()];
+        rec.save(&ConfigLayout::new(&config).up_record("cp-x"))
+            .unwrap();
+        (tmp, config, units)
+    }
+
+    fn args(units: &Path) -> InstallArgs {
+        InstallArgs {
+            name: "cp-x".into(),
+            units_dir: Some(units.to_path_buf()),
+            print: false,
+        }
+    }
+
+    fn rerecord(config: &Path, runtimes: &[&str]) {
+        let path = ConfigLayout::new(config).up_record("cp-x");
+        let mut rec = UpRecord::load(&path, "cp-x").unwrap();
+        rec.runtime_services = runtimes.iter().map(|s| s.to_string()).collect();
+        rec.save(&path).unwrap();
+    }
+
+    #[test]
+    fn a_second_install_drops_units_no_longer_wanted_and_uninstall_leaves_the_dir_as_it_was() {
+        let (_tmp, config, units) = setup(&["runsc"]);
+        std::fs::create_dir_all(&units).unwrap();
+        std::fs::write(units.join("operator.service"), "[Service]\n").unwrap();
+
+        let first = install(&config, &args(&units)).unwrap();
+        assert!(units.join("cp-x-engine-runsc.service").exists());
+        assert_eq!(first.units.len(), 3);
+
+        rerecord(&config, &[]);
+        let second = install(&config, &args(&units)).unwrap();
+        assert!(!units.join("cp-x-engine-runsc.service").exists());
+        assert!(second
+            .removed
+            .contains(&units.join("multi-user.target.wants/cp-x-engine-runsc.service")));
+
+        let gone = uninstall(&config, "cp-x").unwrap();
+        assert!(gone.installed && gone.removal.left_changed.is_empty());
+        let left: Vec<_> = std::fs::read_dir(&units)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            ["operator.service"],
+            "the .wants dir install made is gone too"
+        );
+        assert!(!uninstall(&config, "cp-x").unwrap().installed);
+    }
+
+    #[test]
+    fn install_does_not_overwrite_a_unit_it_did_not_write() {
+        let (_tmp, config, units) = setup(&[]);
+        std::fs::create_dir_all(&units).unwrap();
+        std::fs::write(units.join("cp-x.service"), "mine").unwrap();
+
+        let err = install(&config, &args(&units)).unwrap_err();
+
+        assert!(matches!(err, InstallError::Taken { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(units.join("cp-x.service")).unwrap(),
+            "mine"
+        );
+        assert!(!ConfigLayout::new(&config).install_manifest("cp-x").exists());
+    }
+
+    #[test]
+    fn print_writes_nothing() {
+        let (_tmp, config, units) = setup(&[]);
+        let report = install(
+            &config,
+            &InstallArgs {
+                print: true,
+                ..args(&units)
+            },
+        )
+        .unwrap();
+        assert!(report.render().contains("ExecStart="));
+        assert!(!units.exists());
+        assert!(!ConfigLayout::new(&config).install_manifest("cp-x").exists());
+    }
+}
