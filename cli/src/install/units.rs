@@ -523,3 +523,79 @@ mod tests {
         }
     }
 }
+
+/// The units of every shape `plan` makes, written for this host and
+/// checked by systemd itself (`systemd-analyze verify` works without
+/// systemd running; it checks directives, dependencies and that each
+/// command exists).
+#[cfg(test)]
+mod verify_tests {
+    use super::*;
+
+    fn verify(rec: &UpRecord, engine: &EngineSocket) {
+        let tmp = tempfile::tempdir().unwrap();
+        let tools = crate::install::host::tools().unwrap();
+        let p = plan(rec, &tools, engine, tmp.path());
+        let mut files = Vec::new();
+        for u in &p.units {
+            let path = tmp.path().join(&u.name);
+            std::fs::write(&path, &u.text).unwrap();
+            files.push(path);
+        }
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .args(&files)
+            .output()
+            .expect("systemd-analyze (Debian package systemd; scripts/setup-host installs it)");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !p.units.iter().any(|u| err.contains(&u.name)),
+            "{:?}: {err}",
+            p.order
+        );
+    }
+
+    fn record() -> UpRecord {
+        UpRecord {
+            version: 1,
+            // Any binary that exists: verify checks the path.
+            exe: std::env::current_exe().unwrap(),
+            cwd: "/".into(),
+            args: vec!["cp".into(), "up".into(), "--with-broker".into()],
+            env: vec![("COOLIFY_RUN_DIR".into(), "/run/coolify 2".into())],
+            container: "coolify-cp".into(),
+            engine_socket: "/run/podman/podman.sock".into(),
+            config_dir: "/etc/coolify".into(),
+            run_dir: "/run/coolify".into(),
+            firewall: true,
+            runtime_services: vec!["runsc".into()],
+            broker_container: Some("coolify-broker".into()),
+        }
+    }
+
+    #[test]
+    fn units_with_a_podman_service_of_ours_pass_systemd_analyze_verify() {
+        verify(&record(), &EngineSocket::Ours);
+    }
+
+    #[test]
+    fn units_on_podmans_own_socket_pass_systemd_analyze_verify() {
+        let Some(unit_file) = ["/usr/lib/systemd/system", "/lib/systemd/system"]
+            .iter()
+            .map(|d| Path::new(d).join("podman.socket"))
+            .find(|p| p.is_file())
+        else {
+            panic!("Debian's podman ships podman.socket; it is missing here");
+        };
+        let mut rec = record();
+        rec.firewall = false;
+        rec.runtime_services.clear();
+        verify(
+            &rec,
+            &EngineSocket::PodmanOwn {
+                unit_file,
+                already_enabled: false,
+            },
+        );
+    }
+}
