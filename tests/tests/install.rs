@@ -122,9 +122,13 @@ fn a_rebooted_host_comes_back_healthy_with_its_firewall_rule_from_the_installed_
     let inst = Instance::new();
     let run_dir = inst.dir.path().join("run");
 
-    // The host as `cp up` leaves it: firewall on, a runtime service.
+    // The host as `cp up` leaves it: firewall on, a runtime service, its
+    // own broker.
     let mut up = inst.up_with_own_flags();
     up.args(["--firewall", "on", "--runtime-services", "runsc"]);
+    up.args(["--with-broker", "--host-id", &inst.host_id]);
+    up.arg("--broker-grpc-bind")
+        .arg(format!("127.0.0.1:{}", inst.grpc_port));
     let mut up_cmd = host.wrap(&up);
     up_cmd
         .arg("--engine-socket")
@@ -307,6 +311,16 @@ fn a_rebooted_host_comes_back_healthy_with_its_firewall_rule_from_the_installed_
             .count(),
         1,
         "restored once, not twice"
+    );
+    // The broker came back too, and reaches the agent over its stream.
+    let info = inst
+        .dispatch("GET", "/api/v1/host/info", None)
+        .output()
+        .expect("dispatch");
+    assert!(
+        info.status.success(),
+        "dispatch after the boot: {}",
+        stderr(&info)
     );
 
     // Uninstall removes exactly what install wrote.
