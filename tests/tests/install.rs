@@ -283,6 +283,10 @@ fn a_rebooted_host_comes_back_healthy_with_its_firewall_rule_from_the_installed_
         &run_dir.join("runtimes/podman-runsc.sock"),
         Duration::from_secs(5)
     ));
+    assert!(
+        !run_dir.join("runtimes/podman-runsc.pid").exists(),
+        "the runsc service is the unit's: cp up found it running and started none"
+    );
     let listed = coolify(
         &host,
         &inst,

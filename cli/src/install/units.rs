@@ -120,8 +120,7 @@ pub fn plan(
             .join(format!("podman-{runtime}.sock"));
         units.push(UnitFile {
             name: unit.clone(),
-            text: podman_service(&header, rec, tools, Some(runtime), &socket)
-                .replace("@AFTER@", &engine_unit),
+            text: podman_service(&header, rec, tools, Some((runtime, &engine_unit)), &socket),
         });
         order.push(unit.clone());
         before_appliance.push(unit);
@@ -162,17 +161,18 @@ pub fn plan(
     }
 }
 
-/// A Podman API service: the engine's (`runtime` None) or one runtime's.
+/// A Podman API service: the engine's (`runtime` None), or one runtime's,
+/// ordered after the engine's unit.
 fn podman_service(
     header: &str,
     rec: &UpRecord,
     tools: &HostTools,
-    runtime: Option<&str>,
+    runtime: Option<(&str, &str)>,
     socket: &Path,
 ) -> String {
     let sock_dir = socket.parent().unwrap_or(Path::new("/"));
     let mut argv = vec![tools.podman.display().to_string()];
-    if let Some(rt) = runtime {
+    if let Some((rt, _)) = runtime {
         argv.extend(["--runtime".to_string(), rt.to_string()]);
     }
     argv.extend([
@@ -190,12 +190,12 @@ fn podman_service(
             ),
             String::new(),
         ),
-        Some(rt) => (
+        Some((rt, after)) => (
             format!(
                 "Podman API service with runtime {rt} for {} (Podman 4.3's API ignores a runtime named on create)",
                 rec.container
             ),
-            "After=@AFTER@\n".to_string(),
+            format!("After={after}\n"),
         ),
     };
     format!(
