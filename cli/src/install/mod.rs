@@ -11,22 +11,23 @@
 //! what the manifest says install wrote (`manifest.rs`).
 //!
 //! One file per job: `record.rs`, `units.rs` (pure), `unit_syntax.rs`
-//! (pure), `host.rs`, `manifest.rs`, `file_write.rs`, `error.rs`.
+//! (pure), `host.rs`, `manifest.rs`, `report.rs`, `file_write.rs`,
+//! `error.rs`.
 
 mod error;
 mod file_write;
 mod host;
 mod manifest;
 mod record;
+mod report;
 mod unit_syntax;
 mod units;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 pub use error::InstallError;
 pub use record::{Resolved, UpRecord};
+pub use report::{InstallReport, InstalledUnit, UninstallReport};
 
 use crate::args::cp::{InstallArgs, SYSTEM_UNITS_DIR};
 use crate::config_layout::ConfigLayout;
@@ -62,68 +63,6 @@ fn up_env_names() -> Vec<String> {
     names.sort();
     names.dedup();
     names
-}
-
-#[derive(Debug, Serialize)]
-pub struct InstalledUnit {
-    pub name: String,
-    pub path: PathBuf,
-    /// The unit's text (`--print` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-/// The result of `cp install`, printed by `--output json`.
-#[derive(Debug, Serialize)]
-pub struct InstallReport {
-    pub units_dir: PathBuf,
-    /// The units written, in start order.
-    pub units: Vec<InstalledUnit>,
-    /// Every unit the boot starts, in order (Podman's own included).
-    pub order: Vec<String>,
-    /// Enablement links created.
-    pub links: Vec<PathBuf>,
-    /// Units of an earlier install no longer wanted, removed.
-    pub removed: Vec<PathBuf>,
-    /// `--print`: nothing was written.
-    pub printed_only: bool,
-    /// systemd was told (`systemctl daemon-reload`).
-    pub reloaded: bool,
-    pub record: PathBuf,
-}
-
-impl InstallReport {
-    pub fn render(&self) -> String {
-        if self.printed_only {
-            return self
-                .units
-                .iter()
-                .map(|u| {
-                    format!(
-                        "# {}\n{}",
-                        u.path.display(),
-                        u.text.as_deref().unwrap_or_default()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-        }
-        let order = self.order.join(" → ");
-        let appliance = self.order.last().cloned().unwrap_or_default();
-        if self.reloaded {
-            format!(
-                "installed {} units into {} and enabled them; boot order: {order}.\nThey take over at the next boot; nothing was started now (`systemctl start {appliance}` runs the recorded cp up under systemd).",
-                self.units.len(),
-                self.units_dir.display()
-            )
-        } else {
-            format!(
-                "wrote {} units into {} (no systemd was told); boot order: {order}",
-                self.units.len(),
-                self.units_dir.display()
-            )
-        }
-    }
 }
 
 pub fn install(config_dir: &Path, a: &InstallArgs) -> Result<InstallReport, InstallError> {
@@ -232,34 +171,6 @@ pub fn install(config_dir: &Path, a: &InstallArgs) -> Result<InstallReport, Inst
         report.reloaded = true;
     }
     Ok(report)
-}
-
-/// The result of `cp uninstall`.
-#[derive(Debug, Serialize)]
-pub struct UninstallReport {
-    pub installed: bool,
-    #[serde(flatten)]
-    pub removal: Removal,
-    pub reloaded: bool,
-}
-
-impl UninstallReport {
-    pub fn render(&self, name: &str) -> String {
-        if !self.installed {
-            return format!("no units of {name} installed; nothing removed");
-        }
-        let mut s = format!("removed {} path(s)", self.removal.removed.len());
-        for p in &self.removal.removed {
-            s.push_str(&format!("\n  {}", p.display()));
-        }
-        if !self.removal.left_changed.is_empty() {
-            s.push_str("\nleft in place, changed since install:");
-            for p in &self.removal.left_changed {
-                s.push_str(&format!("\n  {}", p.display()));
-            }
-        }
-        s
-    }
 }
 
 pub fn uninstall(config_dir: &Path, name: &str) -> Result<UninstallReport, InstallError> {
