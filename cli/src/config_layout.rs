@@ -82,6 +82,18 @@ impl ConfigLayout {
         self.agent_dir().join("workloads")
     }
 
+    /// What the last successful `cp up` of container `name` ran with
+    /// (`cp install` builds its units from it). Outside `agent/`: the
+    /// agent has no use for the operator's command line.
+    pub fn up_record(&self, name: &str) -> PathBuf {
+        self.root.join("install").join(format!("up-{name}.json"))
+    }
+
+    /// What `cp install` wrote for container `name`, for `cp uninstall`.
+    pub fn install_manifest(&self, name: &str) -> PathBuf {
+        self.root.join("install").join(format!("units-{name}.json"))
+    }
+
     /// Moves the agent's files of an older install from the top of the
     /// config dir into `agent/`; returns the names moved. A file already in
     /// `agent/` wins: the top-level one is left for the operator to remove.

@@ -8,6 +8,7 @@ mod broker;
 mod config_layout;
 mod engine;
 mod firewall;
+mod install;
 mod namespaces;
 mod output;
 mod pki;
@@ -90,6 +91,7 @@ async fn main() -> ExitCode {
             }
             match appliance::up(&settings, &cli.engine_socket, &out).await {
                 Ok(report) => {
+                    record_up(&cli.config_dir, &settings);
                     emit(cli.output, &report, || {
                         format!(
                             "{} is up and healthy ({} ms); agent API https://{}:{}",
@@ -150,6 +152,22 @@ async fn main() -> ExitCode {
         Command::Firewall(a) => {
             firewall::run(&cli.config_dir, &cli.engine_socket, cli.output, a).await
         }
+        Command::Cp(CpCommand::Install(a)) => match install::install(&cli.config_dir, a) {
+            Ok(report) => {
+                emit(cli.output, &report, || report.render());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail_install(cli.output, &e),
+        },
+        Command::Cp(CpCommand::Uninstall(a)) => {
+            match install::uninstall(&cli.config_dir, &a.name) {
+                Ok(report) => {
+                    emit(cli.output, &report, || report.render(&a.name));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail_install(cli.output, &e),
+            }
+        }
         Command::Cp(CpCommand::Status(a)) => {
             match appliance::status(&a.name, &a.broker_name, &cli.engine_socket, &cli.config_dir)
                 .await
@@ -202,6 +220,32 @@ fn emit<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce() -> St
         },
         OutputFormat::Text => println!("{}", text()),
     }
+}
+
+/// Saves the settings of a successful `cp up` for `cp install`. The
+/// appliance is up either way, so a failure here is a warning that says
+/// what `cp install` will then lack.
+fn record_up(config_dir: &std::path::Path, s: &CpSettings) {
+    let resolved = install::Resolved {
+        container: s.name.clone(),
+        engine_socket: s.engine_socket.clone(),
+        config_dir: config_dir.to_path_buf(),
+        run_dir: s.run_dir.clone(),
+        firewall: s.firewall,
+        runtime_services: s.runtime_services.clone(),
+        broker_container: s.with_broker.as_ref().map(|b| b.name.clone()),
+    };
+    if let Err(e) = install::record_up(config_dir, resolved) {
+        eprintln!("coolify: warning: `cp install` will not find this run's settings: {e}");
+    }
+}
+
+fn fail_install(format: OutputFormat, e: &install::InstallError) -> ExitCode {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::json!({ "error": e.to_string() })),
+        OutputFormat::Text => eprintln!("coolify: {e}"),
+    }
+    ExitCode::FAILURE
 }
 
 fn fail(format: OutputFormat, e: &ApplianceError) -> ExitCode {

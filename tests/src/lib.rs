@@ -3,6 +3,10 @@
 //! parallel and beside a developer's live `coolify-cp`), run commands, and
 //! clean up even when a test fails.
 
+pub mod netns_host;
+pub mod unit_boot;
+pub mod unit_file;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -139,17 +143,25 @@ impl Instance {
 
     /// `cp up` with this instance's ports and dirs, plus `extra`.
     pub fn up(&self, extra: &[&str]) -> Command {
-        let mut c = self.cmd(&["cp", "up"]);
-        c.args(["--api-port", &self.api_port.to_string()]);
-        c.args(["--health-port", &self.health_port.to_string()]);
-        c.arg("--data-dir").arg(self.dir.path().join("lib"));
-        c.arg("--run-dir").arg(self.dir.path().join("run"));
+        let mut c = self.up_with_own_flags();
         // Tests never write the machine's own firewall chains (DESIGN.md);
         // the firewall is tested in private network namespaces.
         c.args(["--firewall", "off"]);
         // No per-runtime engine services unless a test asks for them.
         c.args(["--runtime-services", ""]);
         c.args(extra);
+        c
+    }
+
+    /// `cp up` with this instance's ports and dirs, and the firewall and
+    /// runtime-service flags left to the caller: for a simulated host
+    /// (`netns_host`), whose tables are its own.
+    pub fn up_with_own_flags(&self) -> Command {
+        let mut c = self.cmd(&["cp", "up"]);
+        c.args(["--api-port", &self.api_port.to_string()]);
+        c.args(["--health-port", &self.health_port.to_string()]);
+        c.arg("--data-dir").arg(self.dir.path().join("lib"));
+        c.arg("--run-dir").arg(self.dir.path().join("run"));
         c
     }
 

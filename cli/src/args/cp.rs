@@ -46,6 +46,53 @@ pub enum CpCommand {
     ///
     /// Exit codes: 0 healthy, 1 present but unhealthy, 3 absent.
     Status(InstanceArgs),
+    /// Make the last `cp up` survive a reboot: systemd units, enabled.
+    ///
+    /// Units, started in this order at boot: the Podman API socket (Podman's
+    /// own podman.socket when `cp up` used /run/podman/podman.sock and the
+    /// host has it, else `<name>-podman.service`), one engine service per
+    /// runtime of --runtime-services (`<name>-engine-<runtime>.service`),
+    /// the firewall scaffold and snapshot restore (with --firewall on), then
+    /// `<name>.service`, which runs the same `coolify cp up` again (with
+    /// --with-broker, the broker too). The settings are the ones the last
+    /// successful `cp up` recorded under <config-dir>/install/: run `cp up`
+    /// first. Nothing is started now; the units take over at the next boot.
+    ///
+    /// Needs systemd as PID 1 (checked like sd_booted: /run/systemd/system
+    /// is a directory); without it nothing is written and the exit code is
+    /// 1: keep using `coolify cp up`, run again after each reboot.
+    Install(InstallArgs),
+    /// Remove exactly what `cp install` wrote (unit files and enablement
+    /// links it created), nothing else. Stops nothing: `cp down` stops the
+    /// appliance. Succeeds when nothing is installed.
+    Uninstall(UninstallArgs),
+}
+
+/// Where `cp install` writes units when --units-dir is not given.
+pub const SYSTEM_UNITS_DIR: &str = "/etc/systemd/system";
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Container name of the appliance whose last `cp up` is installed.
+    #[arg(long, env = "COOLIFY_CP_NAME", default_value = "coolify-cp")]
+    pub name: String,
+
+    /// Write the units into this directory instead of /etc/systemd/system,
+    /// for an image being assembled or a test: no systemd is told (no PID 1
+    /// check, no daemon-reload); enablement links go under it too.
+    #[arg(long, value_name = "DIR")]
+    pub units_dir: Option<PathBuf>,
+
+    /// Print the units (in start order) and write nothing.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Container name of the appliance whose units are removed.
+    #[arg(long, env = "COOLIFY_CP_NAME", default_value = "coolify-cp")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
