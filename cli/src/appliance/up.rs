@@ -245,13 +245,22 @@ pub fn describe_action(a: &ContainerAction) -> String {
 }
 
 fn describe_pki(p: &PkiOutcome) -> String {
-    match (p.created.is_empty(), p.reused.is_empty()) {
-        (false, true) => format!("created {}", p.created.join(", ")),
-        (true, _) => "reused".into(),
-        (false, false) => format!(
-            "created {}; reused {}",
-            p.created.join(", "),
-            p.reused.join(", ")
-        ),
+    let mut parts = Vec::new();
+    if !p.created.is_empty() {
+        parts.push(format!("created {}", p.created.join(", ")));
     }
+    if !p.renewed.is_empty() {
+        parts.push(format!("renewed {}", p.renewed.join(", ")));
+    }
+    if !p.reused.is_empty() {
+        parts.push(if parts.is_empty() {
+            "reused".to_string()
+        } else {
+            format!("reused {}", p.reused.join(", "))
+        });
+    }
+    if let Some(c) = &p.server_certificate {
+        parts.push(format!("server certificate valid until {}", c.not_after));
+    }
+    parts.join("; ")
 }

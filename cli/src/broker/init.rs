@@ -73,8 +73,13 @@ pub fn init(config_dir: &Path, a: &InitArgs) -> Result<Vec<String>, String> {
                 Err(_) => dns.push(n.clone()),
             }
         }
-        let params = crate::pki::server_params("coolify broker", &dns, &ips)
-            .map_err(gen("broker certificate"))?;
+        let mut params =
+            crate::pki::server_params("coolify broker", &dns, &ips, std::time::SystemTime::now())
+                .map_err(gen("broker certificate"))?;
+        // The broker's certificate keeps its long life: nothing renews or
+        // reloads it yet (only the agent API's is rotated, docs/appliance.md).
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2040, 1, 1);
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(gen("broker certificate"))?;
