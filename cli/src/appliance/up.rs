@@ -63,6 +63,7 @@ pub async fn up(
     let (container_id, container_action) =
         ensure_agent(&engine, &s, &image_ref, &bundle, out).await?;
     let mut health = pass_health_gate(&engine, &s, out).await?;
+    await_renewed_cert(&s, &pki, out).await?;
     if let Some(b) = &broker {
         health = up_broker::agent_stream(b, &s, out).await?;
     }
@@ -217,6 +218,27 @@ async fn pass_health_gate(
         .inspect_err(|_| step.fail())?;
     step.done("healthy");
     Ok(health)
+}
+
+/// A renewed server certificate is confirmed served before `up` reports:
+/// a kept container reloads it from `agent/` (coold's api/reload.rs), a
+/// new one starts with it.
+async fn await_renewed_cert(
+    s: &CpSettings,
+    pki: &PkiOutcome,
+    out: &Reporter,
+) -> Result<(), ApplianceError> {
+    let (false, Some(cert)) = (pki.renewed.is_empty(), &pki.server_certificate) else {
+        return Ok(());
+    };
+    let api = format!("{}:{}", s.mgmt_ip, s.api_port);
+    let step = out.step(&format!("renewed certificate served on {api}"));
+    let ms =
+        super::rotate::await_served_cert(&s.name, &s.config_dir, &api, &cert.sha256, s.timeout)
+            .await
+            .inspect_err(|_| step.fail())?;
+    step.done(&format!("after {ms} ms"));
+    Ok(())
 }
 
 /// Images of older versions, once a new image or container took over.
