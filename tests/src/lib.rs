@@ -302,3 +302,56 @@ pub fn run_fake_appliance(inst: &Instance, labels: &[&str]) -> String {
     assert!(out.status.success(), "{}", stderr(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+impl Instance {
+    /// `coolify cp rotate <flags> --name <this instance>`.
+    pub fn rotate(&self, flags: &[&str]) -> Command {
+        let mut c = Command::new(coolify_bin());
+        c.args(["--config-dir"]).arg(self.config_dir());
+        c.args(["cp", "rotate", "--name", &self.name]);
+        c.args(flags);
+        c
+    }
+}
+
+/// Pipes `input` through `openssl <args>`; stdout, or a panic with stderr.
+fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write to openssl");
+    drop(stdin);
+    let out = child.wait_with_output().expect("openssl ran");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// sha256 of a PEM certificate's DER, lowercase hex without colons (as
+/// `cp rotate` and `cp up` report it).
+pub fn cert_sha256(pem: &[u8]) -> String {
+    let out = openssl(&["x509", "-noout", "-fingerprint", "-sha256"], pem);
+    let text = String::from_utf8_lossy(&out);
+    text.trim()
+        .rsplit_once('=')
+        .map(|(_, hex)| hex.replace(':', "").to_lowercase())
+        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
+}
+
+/// The certificate the agent API presents in a fresh TLS handshake (with
+/// `openssl s_client`), as PEM.
+pub fn served_cert_pem(inst: &Instance) -> Vec<u8> {
+    let addr = format!("127.0.0.1:{}", inst.api_port);
+    let out = openssl(&["s_client", "-connect", &addr], b"");
+    openssl(&["x509"], &out)
+}
