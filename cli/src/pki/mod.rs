@@ -251,6 +251,17 @@ pub fn rotate_token(dir: &Path) -> Result<String, PkiError> {
     Ok(token)
 }
 
+/// `Some(days left)` when the certificate at `path` is due for renewal
+/// ([`expiry`]), `None` while it has enough life.
+pub(crate) fn renewal_due(path: &Path) -> Result<Option<u64>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let until = verify::not_after(path, &pem).map_err(|e| e.to_string())?;
+    Ok(match expiry::Remaining::of(until, SystemTime::now()) {
+        expiry::Remaining::RenewDue { days_left } => Some(days_left),
+        expiry::Remaining::Fresh { .. } => None,
+    })
+}
+
 fn missing_pair(missing: &Path, present: &Path) -> PkiError {
     PkiError::Invalid {
         path: present.to_path_buf(),
