@@ -163,23 +163,6 @@ fn rotate_without_a_running_appliance_says_to_run_cp_up() {
     assert!(stderr(&none).contains("--api-token"), "{}", stderr(&none));
 }
 
-/// The subjectAltName of `pem` in openssl's config syntax.
-fn san_of(pem: &[u8], dir: &std::path::Path) -> String {
-    let path = dir.join("san-source.crt");
-    std::fs::write(&path, pem).expect("write the certificate for openssl");
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
-        .arg(&path)
-        .output()
-        .expect("openssl on PATH");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let names = text
-        .lines()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no SAN in {text:?}"));
-    names.trim().replace("IP Address:", "IP:")
-}
-
 #[test]
 fn cp_up_renews_a_server_certificate_with_ten_days_left() {
     let inst = Instance::new();
@@ -190,41 +173,7 @@ fn cp_up_renews_a_server_certificate_with_ten_days_left() {
 
     // A certificate from the instance's CA, same names and key, that
     // expires in ten days, put in place the way a rotation does.
-    let work = tempfile::tempdir().unwrap();
-    let san = san_of(&std::fs::read(&cert).unwrap(), work.path());
-    let ext = work.path().join("ext.cnf");
-    std::fs::write(
-        &ext,
-        format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
-    )
-    .unwrap();
-    let csr = work.path().join("server.csr");
-    let short = work.path().join("short.crt");
-    let config = inst.config_dir();
-    let req = Command::new("openssl")
-        .args(["req", "-new", "-subj", "/CN=coolify agent API", "-key"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .output()
-        .unwrap();
-    assert!(req.status.success(), "{}", stderr(&req));
-    let sign = Command::new("openssl")
-        .args(["x509", "-req", "-days", "10", "-in"])
-        .arg(&csr)
-        .arg("-CA")
-        .arg(config.join("ca.crt"))
-        .arg("-CAkey")
-        .arg(config.join("ca.key"))
-        .arg("-extfile")
-        .arg(&ext)
-        .arg("-out")
-        .arg(&short)
-        .output()
-        .unwrap();
-    assert!(sign.status.success(), "{}", stderr(&sign));
-    let short_sha = cert_sha256(&std::fs::read(&short).unwrap());
-    std::fs::rename(&short, &cert).unwrap();
+    let short_sha = replace_with_short_lived(&cert, &key, &inst.config_dir(), 10);
 
     // The running agent reloads it (bounded wait: 30 × 0.5 s).
     let mut served = String::new();
@@ -259,4 +208,44 @@ fn cp_up_renews_a_server_certificate_with_ten_days_left() {
     assert_eq!(served, field(new, "sha256"));
     assert_ne!(served, short_sha);
     assert_eq!(api_get(&inst, PROBE, Some(&inst.api_token())).0, 200);
+}
+
+#[test]
+fn cp_up_with_broker_renews_a_broker_certificate_with_ten_days_left_and_replaces_the_broker() {
+    let inst = Instance::new();
+    let up = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+    let broker_id = field(&up["broker"], "container_id").to_string();
+    let agent_id = field(&up, "container_id").to_string();
+    let broker_dir = inst.config_dir().join("broker");
+    let (cert, key) = (broker_dir.join("broker.crt"), broker_dir.join("broker.key"));
+    let first = std::fs::read(&cert).expect("broker.crt");
+    assert!(valid_for(&first, 89 * 86_400) && !valid_for(&first, 91 * 86_400));
+
+    let short_sha = replace_with_short_lived(&cert, &key, &broker_dir, 10);
+    let again = ok_json(run(inst.up_with_broker(&["-o", "json"])));
+
+    let broker = &again["broker"];
+    let renewed = broker["renewed"].as_array().expect("broker.renewed");
+    assert_eq!(renewed.len(), 1, "{again}");
+    assert!(
+        renewed[0].as_str().unwrap().contains("broker.crt ("),
+        "{again}"
+    );
+    assert!(
+        broker["container_action"]["replaced"]["reason"].is_string(),
+        "a renewed certificate reaches the broker in a new container: {again}"
+    );
+    assert_ne!(field(broker, "container_id"), broker_id);
+    assert_eq!(field(&again, "container_id"), agent_id, "the agent is kept");
+    // The broker serves the renewed certificate on its gRPC port, and the
+    // agent's stream to it is connected again (`up` waited for it).
+    let served = served_cert_pem_at(inst.grpc_port);
+    let on_disk = std::fs::read(&cert).expect("broker.crt");
+    assert_eq!(cert_sha256(&served), cert_sha256(&on_disk));
+    assert_ne!(cert_sha256(&served), short_sha);
+    assert!(valid_for(&served, 89 * 86_400), "a 90-day certificate");
+    assert_eq!(
+        again["health"]["components"]["broker"]["status"], "healthy",
+        "{again}"
+    );
 }
