@@ -7,7 +7,7 @@
 //! agent's stream to it is awaited after.
 //!
 //! One file per job: `up.rs` (the steps in order), `up_broker.rs` (its
-//! broker wiring), `down.rs`, `rotate.rs`, `status.rs` (and its text), `stream.rs` (the
+//! broker wiring), `down.rs`, `rotate.rs` (and `served.rs`, which watches the agent take new material), `status.rs` (and its text), `stream.rs` (the
 //! agent's broker stream as `/healthz` shows it), `error.rs`; below them
 //! the engine work: `image.rs`, `container.rs`, `local_broker.rs`,
 //! `runtimes.rs`, `health_gate.rs`, `probe.rs`, `lock.rs`.
@@ -25,6 +25,7 @@ mod lock;
 mod probe;
 mod rotate;
 mod runtimes;
+mod served;
 mod settings;
 mod status;
 mod stream;

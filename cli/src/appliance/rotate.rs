@@ -7,23 +7,16 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use coolify_http_client::{trusting_only, Client};
-use http::HeaderValue;
 use serde::Serialize;
 
+use super::served::ServedBy;
 use super::{container, labels, ApplianceError};
 use crate::config_layout::ConfigLayout;
 use crate::engine::Engine;
 use crate::output::Reporter;
 use crate::pki::{self, IssuedCert, PkiError, ServerIdentity};
-
-/// How often the agent is asked whether it took the new material.
-const POLL: Duration = Duration::from_millis(100);
-
-/// One authenticated request that needs nothing but the API itself.
-const PROBE_PATH: &str = "/api/v1/openapi.json";
 
 /// What to rotate and how long to wait for the agent to take it.
 #[derive(Debug, Clone)]
@@ -76,34 +69,16 @@ pub async fn rotate(
     }
     let (container_id, api) = running_agent(&r.name, engine_spec).await?;
     let layout = ConfigLayout::new(&r.config_dir);
-    let tls = trusting_only(&layout.ca_cert()).map_err(|e| PkiError::Io {
-        path: layout.ca_cert(),
-        reason: format!("{e}; run `coolify cp up` or pass --config-dir"),
-    })?;
-    let client = |token: &str| -> Result<Client, ApplianceError> {
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
-            PkiError::Invalid {
-                path: layout.api_token(),
-                reason: "the API token is not a valid header value".into(),
-            }
-        })?;
-        Ok(Client::https(&api, tls.clone())
-            .map_err(|e| ApplianceError::Usage(format!("label {}: {e}", labels::API_ADDR)))?
-            .with_timeout(Duration::from_secs(5))
-            .with_header(http::header::AUTHORIZATION, bearer))
-    };
+    let served = ServedBy::new(&r.name, &api, &layout.ca_cert(), r.timeout)?;
 
     let server_certificate = if r.server_cert {
         let step = out.step("server certificate");
-        let id = identity(&api)?;
+        let id = identity(&api).inspect_err(|_| step.fail())?;
         let issued = pki::issue_server(&r.config_dir, &id).inspect_err(|_| step.fail())?;
-        let written = Instant::now();
-        wait_until(r, &api, "present the new certificate", || {
-            presents(client(""), &issued.sha256)
-        })
-        .await
-        .inspect_err(|_| step.fail())?;
-        let served_after_ms = written.elapsed().as_millis();
+        let served_after_ms = served
+            .until_certificate(&issued.sha256)
+            .await
+            .inspect_err(|_| step.fail())?;
         step.done(&format!(
             "sha256 {} valid until {}, served after {served_after_ms} ms",
             issued.sha256, issued.not_after
@@ -119,32 +94,18 @@ pub async fn rotate(
 
     let api_token = if r.api_token {
         let step = out.step("API token");
-        let old = read_token(&layout.api_token()).inspect_err(|_| step.fail())?;
+        let file = layout.api_token();
+        let old = read_token(&file).inspect_err(|_| step.fail())?;
         let new = pki::rotate_token(&r.config_dir).inspect_err(|_| step.fail())?;
-        let written = Instant::now();
-        let (with_old, with_new) = (client(&old)?, client(&new)?);
-        wait_until(
-            r,
-            &api,
-            "take the new token and refuse the old one",
-            || async {
-                let new = with_new.get(PROBE_PATH).await.map_err(|e| e.to_string())?;
-                let old = with_old.get(PROBE_PATH).await.map_err(|e| e.to_string())?;
-                match (new.status, old.status) {
-                    (401, _) => Err("the new token is still refused".to_string()),
-                    (_, 401) => Ok(()),
-                    (_, s) => Err(format!("the old token still gets {s}")),
-                }
-            },
-        )
-        .await
-        .inspect_err(|_| step.fail())?;
-        let accepted_after_ms = written.elapsed().as_millis();
+        let accepted_after_ms = served
+            .until_token(&old, &new, &file)
+            .await
+            .inspect_err(|_| step.fail())?;
         step.done(&format!(
             "replaced; the old one is refused (after {accepted_after_ms} ms)"
         ));
         Some(TokenRotated {
-            file: layout.api_token().display().to_string(),
+            file: file.display().to_string(),
             accepted_after_ms,
         })
     } else {
@@ -158,53 +119,6 @@ pub async fn rotate(
         api_token,
         server_certificate,
     })
-}
-
-/// Whether a handshake with `client`'s server presents the certificate
-/// whose DER hashes to `sha256`.
-async fn presents(client: Result<Client, ApplianceError>, sha256_hex: &str) -> Result<(), String> {
-    let der = client
-        .map_err(|e| e.to_string())?
-        .peer_certificate()
-        .await
-        .map_err(|e| e.to_string())?;
-    match sha256(&der) {
-        served if served == sha256_hex => Ok(()),
-        served => Err(format!("still presents {served}")),
-    }
-}
-
-/// Waits until the agent `name` at `api` presents the server certificate
-/// `sha256_hex` (a `cp up` that renewed it while the container kept
-/// running); returns how long that took.
-pub async fn await_served_cert(
-    name: &str,
-    config_dir: &Path,
-    api: &str,
-    sha256_hex: &str,
-    timeout: Duration,
-) -> Result<u128, ApplianceError> {
-    let ca = ConfigLayout::new(config_dir).ca_cert();
-    let tls = trusting_only(&ca).map_err(|e| PkiError::Io {
-        path: ca.clone(),
-        reason: e.to_string(),
-    })?;
-    let r = RotateRequest {
-        name: name.to_string(),
-        config_dir: config_dir.to_path_buf(),
-        api_token: false,
-        server_cert: true,
-        timeout,
-    };
-    let started = Instant::now();
-    wait_until(&r, api, "present the renewed certificate", || {
-        let client = Client::https(api, tls.clone())
-            .map(|c| c.with_timeout(Duration::from_secs(5)))
-            .map_err(|e| ApplianceError::Usage(e.to_string()));
-        presents(client, sha256_hex)
-    })
-    .await?;
-    Ok(started.elapsed().as_millis())
 }
 
 /// The running appliance's id and the API address it advertises.
@@ -254,40 +168,4 @@ fn read_token(path: &Path) -> Result<String, PkiError> {
             path: path.to_path_buf(),
             reason: format!("cannot read the API token ({e}); run `coolify cp up` first"),
         })
-}
-
-fn sha256(der: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(der))
-}
-
-/// Polls `check` until it passes or the request's timeout ends; the error
-/// carries the last reason it did not pass.
-async fn wait_until<F, Fut>(
-    r: &RotateRequest,
-    api: &str,
-    what: &'static str,
-    check: F,
-) -> Result<(), ApplianceError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + r.timeout;
-    loop {
-        let last = match check().await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(ApplianceError::RotationNotSeen {
-                name: r.name.clone(),
-                api: api.to_string(),
-                what,
-                timeout: r.timeout,
-                last,
-            });
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }

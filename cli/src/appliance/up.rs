@@ -233,10 +233,12 @@ async fn await_renewed_cert(
     };
     let api = format!("{}:{}", s.mgmt_ip, s.api_port);
     let step = out.step(&format!("renewed certificate served on {api}"));
-    let ms =
-        super::rotate::await_served_cert(&s.name, &s.config_dir, &api, &cert.sha256, s.timeout)
-            .await
-            .inspect_err(|_| step.fail())?;
+    let ca = ConfigLayout::new(&s.config_dir).ca_cert();
+    let ms = super::served::ServedBy::new(&s.name, &api, &ca, s.timeout)
+        .inspect_err(|_| step.fail())?
+        .until_certificate(&cert.sha256)
+        .await
+        .inspect_err(|_| step.fail())?;
     step.done(&format!("after {ms} ms"));
     Ok(())
 }
