@@ -147,10 +147,12 @@ impl ApiCredentials {
         .flatten()
         .collect();
         if errors.is_empty() {
-            (
-                Status::Healthy,
-                "token and certificate follow their files".into(),
-            )
+            let what = if self.tls.is_some() {
+                "token and certificate follow their files"
+            } else {
+                "token follows its file (no TLS)"
+            };
+            (Status::Healthy, what.into())
         } else {
             (
                 Status::Degraded,
