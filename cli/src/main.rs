@@ -168,6 +168,39 @@ async fn main() -> ExitCode {
                 Err(e) => fail_install(cli.output, &e),
             }
         }
+        Command::Cp(CpCommand::Rotate(a)) => {
+            let request = appliance::RotateRequest {
+                name: a.name.clone(),
+                config_dir: cli.config_dir.clone(),
+                api_token: a.api_token,
+                server_cert: a.server_cert,
+                timeout: a.timeout,
+            };
+            match appliance::rotate(&request, &cli.engine_socket, &out).await {
+                Ok(report) => {
+                    emit(cli.output, &report, || {
+                        let what: Vec<&str> = [
+                            report.api_token.as_ref().map(|_| "API token"),
+                            report
+                                .server_certificate
+                                .as_ref()
+                                .map(|_| "server certificate"),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                        format!(
+                            "{} rotated; {} serves it at {}",
+                            what.join(" and "),
+                            report.container,
+                            report.api
+                        )
+                    });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(cli.output, &e),
+            }
+        }
         Command::Cp(CpCommand::Status(a)) => {
             match appliance::status(&a.name, &a.broker_name, &cli.engine_socket, &cli.config_dir)
                 .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AgentContext, BearerToken, ServeError};
+use crate::api::{self, AgentContext, ApiCredentials, BearerToken, ServeError, SharedToken};
 use crate::broker_client;
 use crate::builds::{self, Builds};
 use crate::config::{Config, StoreKind};
@@ -149,16 +149,21 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
                 .as_deref()
                 .ok_or_else(|| AgentError::Token("not set".into()))?;
             let token = BearerToken::load(token_path).map_err(AgentError::Token)?;
-            let tls = match &ctx.config.tls {
-                Some(files) => Some(api::load_tls(&files.cert, &files.key)?),
+            let (tls, swappable) = match &ctx.config.tls {
+                Some(files) => {
+                    let (acceptor, cert) = api::load_tls(&files.cert, &files.key)?;
+                    (Some(acceptor), Some((files.clone(), cert)))
+                }
                 None => {
                     if !addr.ip().is_loopback() {
                         tracing::warn!(%addr, "REST API without TLS on a non-loopback address; set COOLD_TLS_CERT and COOLD_TLS_KEY");
                     }
-                    None
+                    (None, None)
                 }
             };
-            Some((api::bind("COOLD_API_BIND", addr).await?, tls, token))
+            let creds =
+                ApiCredentials::new(token_path.to_path_buf(), SharedToken::new(token), swappable);
+            Some((api::bind("COOLD_API_BIND", addr).await?, tls, creds))
         }
         None => None,
     };
@@ -218,9 +223,18 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     // The REST API runs on a thread of its own (api/serve_thread.rs); it
     // lives until this function returns, after the drain.
     let mut _api_thread = None;
-    if let Some((listener, tls, token)) = api_listener {
+    if let Some((listener, tls, creds)) = api_listener {
         let tls_on = tls.is_some();
-        let (router, stop) = (api::api_router(ctx.clone(), token), stop.clone());
+        {
+            // A rotated token or certificate takes effect without a restart
+            // (api/reload.rs).
+            let (creds, health, stop) = (creds.clone(), ctx.health.clone(), stop.clone());
+            tasks.spawn(async move {
+                creds.watch(health, api::RELOAD_POLL, stop).await;
+                "api-credentials"
+            });
+        }
+        let (router, stop) = (api::api_router(ctx.clone(), creds.token()), stop.clone());
         let thread = api::ServeThread::start("coold-api").map_err(ServeError::Thread)?;
         let served = api::serve_on_thread(&thread, listener, tls, router, stop, drain)?;
         tracing::info!(addr = ?ctx.config.api_bind, tls = tls_on, "REST API up");

@@ -214,6 +214,33 @@ impl Client {
         }
     }
 
+    /// Opens a TLS connection (verified as every request is) and returns
+    /// the DER of the certificate the server presented, without sending a
+    /// request: what `coolify cp rotate --server-cert` waits for.
+    pub async fn peer_certificate(&self) -> Result<Vec<u8>, ClientError> {
+        let (Target::Tcp(addr), Some(tls)) = (&self.target, &self.tls) else {
+            return Err(ClientError::Connect("not an HTTPS client".into()));
+        };
+        let handshake = async {
+            let s = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| ClientError::Connect(e.to_string()))?;
+            let s = tls
+                .connector
+                .connect(tls.server_name.clone(), s)
+                .await
+                .map_err(|e| ClientError::Connect(format!("TLS: {e}")))?;
+            let (_, conn) = s.get_ref();
+            conn.peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec())
+                .ok_or_else(|| ClientError::Connect("TLS: no server certificate".into()))
+        };
+        tokio::time::timeout(self.timeout, handshake)
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))?
+    }
+
     async fn over(
         &self,
         stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -314,3 +314,131 @@ pub fn run_fake_appliance(inst: &Instance, labels: &[&str]) -> String {
     assert!(out.status.success(), "{}", stderr(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+impl Instance {
+    /// `coolify cp rotate <flags> --name <this instance>`.
+    pub fn rotate(&self, flags: &[&str]) -> Command {
+        let mut c = Command::new(coolify_bin());
+        c.args(["--config-dir"]).arg(self.config_dir());
+        c.args(["cp", "rotate", "--name", &self.name]);
+        c.args(flags);
+        c
+    }
+}
+
+/// Pipes `input` through `openssl <args>`; stdout, or a panic with stderr.
+fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write to openssl");
+    drop(stdin);
+    let out = child.wait_with_output().expect("openssl ran");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// sha256 of a PEM certificate's DER, lowercase hex without colons (as
+/// `cp rotate` and `cp up` report it).
+pub fn cert_sha256(pem: &[u8]) -> String {
+    let out = openssl(&["x509", "-noout", "-fingerprint", "-sha256"], pem);
+    let text = String::from_utf8_lossy(&out);
+    text.trim()
+        .rsplit_once('=')
+        .map(|(_, hex)| hex.replace(':', "").to_lowercase())
+        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
+}
+
+/// The certificate the agent API presents in a fresh TLS handshake (with
+/// `openssl s_client`), as PEM.
+pub fn served_cert_pem(inst: &Instance) -> Vec<u8> {
+    served_cert_pem_at(inst.api_port)
+}
+
+/// The certificate a TLS server on 127.0.0.1:`port` presents, as PEM.
+pub fn served_cert_pem_at(port: u16) -> Vec<u8> {
+    let addr = format!("127.0.0.1:{port}");
+    let out = openssl(&["s_client", "-connect", &addr], b"");
+    openssl(&["x509"], &out)
+}
+
+/// Whether the PEM certificate is still valid `secs` from now.
+pub fn valid_for(pem: &[u8], secs: u64) -> bool {
+    use std::process::Stdio;
+    let mut child = Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", &secs.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("openssl on PATH");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(pem).expect("write to openssl");
+    }
+    child.wait().expect("openssl ran").success()
+}
+
+/// Replaces the certificate `cert` (with private key `key`) by one for the
+/// same key and subject alternative names, signed by the CA `ca_dir`/ca.crt
+/// and ca.key with openssl, that expires in `days`; returns its sha256.
+pub fn replace_with_short_lived(cert: &Path, key: &Path, ca_dir: &Path, days: u32) -> String {
+    let work = tempfile::tempdir().expect("temp dir");
+    let san_text = String::from_utf8_lossy(&openssl(
+        &["x509", "-noout", "-ext", "subjectAltName"],
+        &std::fs::read(cert).expect("read the certificate"),
+    ))
+    .into_owned();
+    let san = san_text
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SAN in {san_text:?}"))
+        .trim()
+        .replace("IP Address:", "IP:");
+    let ext = work.path().join("ext.cnf");
+    std::fs::write(
+        &ext,
+        format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n"),
+    )
+    .expect("write ext.cnf");
+    let (csr, short) = (work.path().join("s.csr"), work.path().join("s.crt"));
+    let req = Command::new("openssl")
+        .args(["req", "-new", "-subj", "/CN=short-lived", "-key"])
+        .arg(key)
+        .arg("-out")
+        .arg(&csr)
+        .output()
+        .expect("openssl on PATH");
+    assert!(req.status.success(), "{}", stderr(&req));
+    let sign = Command::new("openssl")
+        .args(["x509", "-req", "-days", &days.to_string(), "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(ca_dir.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(ca_dir.join("ca.key"))
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&short)
+        .output()
+        .expect("openssl on PATH");
+    assert!(sign.status.success(), "{}", stderr(&sign));
+    let pem = std::fs::read(&short).expect("read the new certificate");
+    // Copied, then renamed over: the way a rotation replaces it.
+    let tmp = cert.with_extension("short.tmp");
+    std::fs::write(&tmp, &pem).expect("write the new certificate");
+    std::fs::rename(&tmp, cert).expect("rename the new certificate");
+    cert_sha256(&pem)
+}

@@ -59,6 +59,17 @@ pub enum ApplianceError {
     },
     #[error("{0}\n(the broker's variables come from cp up's flags: --broker-grpc-bind → BROKER_GRPC_BIND, --broker-socket → BROKER_UNIX_SOCKET_PATH, --broker-socket-group → BROKER_UNIX_SOCKET_GROUP)")]
     BrokerFailed(Box<ApplianceError>),
+    #[error("no running appliance {name} ({state}): start it with `coolify cp up`")]
+    NotRunning { name: String, state: String },
+    #[error("the agent at {api} did not {what} within {}: {last}. The new files are in place; check the api-credentials component of its /healthz and `podman logs {name}`",
+        humantime::format_duration(*timeout))]
+    RotationNotSeen {
+        name: String,
+        api: String,
+        what: &'static str,
+        timeout: Duration,
+        last: String,
+    },
     #[error("lock {path}: {reason}")]
     Lock { path: String, reason: String },
     #[error("engine API: {0}")]

@@ -62,6 +62,9 @@ fn spec_sha256(b: &LocalBroker, files: &SingleHostFiles) -> String {
         h.update(p.display().to_string().as_bytes());
         h.update(b"\n");
     }
+    // A renewed certificate reaches the broker only in a new container:
+    // its files are mounted one by one and read once at start.
+    h.update(files.tls_cert_sha256.as_bytes());
     hex::encode(h.finalize())
 }
 

@@ -1,4 +1,4 @@
-//! `coolify cp up|down|status`: the appliance lifecycle on this host.
+//! `coolify cp up|down|status|rotate`: the appliance lifecycle on this host.
 //!
 //! `up` is idempotent and safe to run twice at once (a file lock): PKI →
 //! image → container → health gate, each step reusing what is already right.
@@ -7,7 +7,7 @@
 //! agent's stream to it is awaited after.
 //!
 //! One file per job: `up.rs` (the steps in order), `up_broker.rs` (its
-//! broker wiring), `down.rs`, `status.rs` (and its text), `stream.rs` (the
+//! broker wiring), `down.rs`, `rotate.rs` (and `served.rs`, which watches the agent take new material), `status.rs` (and its text), `stream.rs` (the
 //! agent's broker stream as `/healthz` shows it), `error.rs`; below them
 //! the engine work: `image.rs`, `container.rs`, `local_broker.rs`,
 //! `runtimes.rs`, `health_gate.rs`, `probe.rs`, `lock.rs`.
@@ -25,7 +25,9 @@ mod labels;
 mod local_broker;
 mod lock;
 mod probe;
+mod rotate;
 mod runtimes;
+mod served;
 mod settings;
 mod status;
 mod stream;
@@ -47,6 +49,7 @@ pub fn check_agent_settings(s: &CpSettings) -> Result<(), ApplianceError> {
     Ok(agent_settings::check(&container::env(s), &s.agent)?)
 }
 pub use error::ApplianceError;
+pub use rotate::{rotate, RotateRequest};
 pub use settings::{default_mgmt_ip, CpSettings, LocalBroker};
 pub use status::{api_addr, status};
 pub use up::up;

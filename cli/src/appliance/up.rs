@@ -63,6 +63,7 @@ pub async fn up(
     let (container_id, container_action) =
         ensure_agent(&engine, &s, &image_ref, &bundle, out).await?;
     let mut health = pass_health_gate(&engine, &s, out).await?;
+    await_renewed_cert(&s, &pki, out).await?;
     if let Some(b) = &broker {
         health = up_broker::agent_stream(b, &s, out).await?;
     }
@@ -219,6 +220,29 @@ async fn pass_health_gate(
     Ok(health)
 }
 
+/// A renewed server certificate is confirmed served before `up` reports:
+/// a kept container reloads it from `agent/` (coold's api/reload.rs), a
+/// new one starts with it.
+async fn await_renewed_cert(
+    s: &CpSettings,
+    pki: &PkiOutcome,
+    out: &Reporter,
+) -> Result<(), ApplianceError> {
+    let (false, Some(cert)) = (pki.renewed.is_empty(), &pki.server_certificate) else {
+        return Ok(());
+    };
+    let api = format!("{}:{}", s.mgmt_ip, s.api_port);
+    let step = out.step(&format!("renewed certificate served on {api}"));
+    let ca = ConfigLayout::new(&s.config_dir).ca_cert();
+    let ms = super::served::ServedBy::new(&s.name, &api, &ca, s.timeout)
+        .inspect_err(|_| step.fail())?
+        .until_certificate(&cert.sha256)
+        .await
+        .inspect_err(|_| step.fail())?;
+    step.done(&format!("after {ms} ms"));
+    Ok(())
+}
+
 /// Images of older versions, once a new image or container took over.
 async fn prune_images(
     engine: &Engine,
@@ -245,13 +269,22 @@ pub fn describe_action(a: &ContainerAction) -> String {
 }
 
 fn describe_pki(p: &PkiOutcome) -> String {
-    match (p.created.is_empty(), p.reused.is_empty()) {
-        (false, true) => format!("created {}", p.created.join(", ")),
-        (true, _) => "reused".into(),
-        (false, false) => format!(
-            "created {}; reused {}",
-            p.created.join(", "),
-            p.reused.join(", ")
-        ),
+    let mut parts = Vec::new();
+    if !p.created.is_empty() {
+        parts.push(format!("created {}", p.created.join(", ")));
     }
+    if !p.renewed.is_empty() {
+        parts.push(format!("renewed {}", p.renewed.join(", ")));
+    }
+    if !p.reused.is_empty() {
+        parts.push(if parts.is_empty() {
+            "reused".to_string()
+        } else {
+            format!("reused {}", p.reused.join(", "))
+        });
+    }
+    if let Some(c) = &p.server_certificate {
+        parts.push(format!("server certificate valid until {}", c.not_after));
+    }
+    parts.join("; ")
 }

@@ -24,6 +24,8 @@ pub struct BrokerUp {
     pub token: TokenAction,
     /// Broker key and certificate files this run created.
     pub created: Vec<String>,
+    /// Broker certificates this run renewed, e.g. `…/broker.crt (10 days left)`.
+    pub renewed: Vec<String>,
     pub health: serde_json::Value,
 }
 
@@ -32,6 +34,7 @@ pub struct BrokerKeys {
     broker: LocalBroker,
     files: SingleHostFiles,
     created: Vec<String>,
+    renewed: Vec<String>,
     token: TokenAction,
 }
 
@@ -49,11 +52,12 @@ pub fn keys(s: &CpSettings, b: &LocalBroker, out: &Reporter) -> Result<BrokerKey
     } else {
         vec![dial.to_string()]
     };
-    let (files, created, token) = single_host::ensure(&s.config_dir, &b.host_id, &caps, names)
-        .map_err(ApplianceError::Usage)
-        .inspect_err(|_| step.fail())?;
+    let (files, created, renewed, token) =
+        single_host::ensure(&s.config_dir, &b.host_id, &caps, names)
+            .map_err(ApplianceError::Usage)
+            .inspect_err(|_| step.fail())?;
     step.done(&format!(
-        "host {}: token {}{}",
+        "host {}: token {}{}{}",
         b.host_id,
         match &token {
             TokenAction::Minted => "minted".to_string(),
@@ -64,12 +68,18 @@ pub fn keys(s: &CpSettings, b: &LocalBroker, out: &Reporter) -> Result<BrokerKey
             String::new()
         } else {
             format!("; created {}", created.join(", "))
+        },
+        if renewed.is_empty() {
+            String::new()
+        } else {
+            format!("; renewed {}", renewed.join(", "))
         }
     ));
     Ok(BrokerKeys {
         broker: b.clone(),
         files,
         created,
+        renewed,
         token,
     })
 }
@@ -88,6 +98,7 @@ pub async fn container(
         broker: b,
         files,
         created,
+        renewed,
         token,
     } = k;
     let step = out.step(&format!("broker container {}", b.name));
@@ -114,6 +125,7 @@ pub async fn container(
         host_id: b.host_id.clone(),
         token,
         created,
+        renewed,
         health,
     };
     Ok((report, link))

@@ -1,4 +1,4 @@
-//! `coolify cp up|down|status` and `coolify init`: the appliance's flags
+//! `coolify cp up|down|status|rotate` and `coolify init`: the appliance's flags
 //! and the namespace flags both share.
 
 use std::net::Ipv4Addr;
@@ -66,6 +66,19 @@ pub enum CpCommand {
     /// links it created), nothing else. Stops nothing: `cp down` stops the
     /// appliance. Succeeds when nothing is installed.
     Uninstall(UninstallArgs),
+    /// Replace the agent API's bearer token and/or server certificate.
+    ///
+    /// The running appliance picks the new files up without a restart
+    /// (same container; requests in flight finish on what they started
+    /// with). `rotate` returns once the agent answers the new token and
+    /// refuses the old one (--api-token), and a TLS handshake presents the
+    /// new certificate (--server-cert: 90 days, from the CA under
+    /// --config-dir, for the mgmt IP the appliance runs with, 127.0.0.1,
+    /// localhost and this host's name). Clients that keep a copy of the
+    /// token need the new one from <config-dir>/agent/api-token.
+    ///
+    /// Example: coolify cp rotate --api-token --server-cert
+    Rotate(RotateArgs),
 }
 
 /// Where `cp install` writes units when --units-dir is not given.
@@ -93,6 +106,25 @@ pub struct UninstallArgs {
     /// Container name of the appliance whose units are removed.
     #[arg(long, env = "COOLIFY_CP_NAME", default_value = "coolify-cp")]
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Container name of the running appliance (its labels give the API address).
+    #[arg(long, env = "COOLIFY_CP_NAME", default_value = "coolify-cp")]
+    pub name: String,
+
+    /// Issue a new API token; the old one is refused from then on.
+    #[arg(long)]
+    pub api_token: bool,
+
+    /// Issue a new 90-day server certificate from the appliance CA.
+    #[arg(long)]
+    pub server_cert: bool,
+
+    /// How long the agent may take to serve the new material.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -21,11 +21,13 @@ use crate::args::broker::{BrokerArgs, BrokerCommand, DispatchArgs, EnrollArgs, R
 
 pub async fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
     let result = match &args.command {
-        BrokerCommand::Init(a) => init::init(config_dir, a).map(|report| {
-            for line in report {
-                eprintln!("{line}");
-            }
-        }),
+        BrokerCommand::Init(a) => {
+            init::init(config_dir, a, init::CertLife::LongLived).map(|report| {
+                for line in report {
+                    eprintln!("{line}");
+                }
+            })
+        }
         BrokerCommand::Enroll(a) => enroll(config_dir, a).map(|token| println!("{token}")),
         BrokerCommand::Revoke(a) => revoke(a).await.map(|line| eprintln!("{line}")),
     };

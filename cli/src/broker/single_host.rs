@@ -1,6 +1,7 @@
 //! The broker material of a single-host install (`cp up --with-broker`):
-//! `broker init` for whatever is missing (keys and certificates are never
-//! overwritten), then this host's token. The token is minted when absent
+//! `broker init` for whatever is missing (keys are never overwritten; the
+//! TLS certificate lasts 90 days and is renewed with under 30 left), then
+//! this host's token. The token is minted when absent
 //! and again when it no longer fits: another host id or capabilities,
 //! expiring within [`RENEW_BEFORE`], or not verifiable with `jwt.pub`.
 
@@ -32,6 +33,9 @@ pub struct SingleHostFiles {
     /// sha256 of the token, so a renewed token replaces the agent container
     /// (a bind-mounted file keeps showing the old inode after a rename).
     pub token_sha256: String,
+    /// sha256 of the TLS certificate, so a renewed one replaces the broker
+    /// container (same reason; the broker reads it only at start).
+    pub tls_cert_sha256: String,
 }
 
 /// What `ensure` did with the token.
@@ -81,19 +85,28 @@ pub fn token_path(config_dir: &Path) -> PathBuf {
     config_dir.join("broker").join("host.jwt")
 }
 
-/// Creates what is missing. `names` are extra certificate names (the
-/// address the agent dials when it is not loopback).
+/// What [`ensure`] made: the files, which of them it created and renewed,
+/// and what it did with the token.
+pub type Ensured = (SingleHostFiles, Vec<String>, Vec<String>, TokenAction);
+
+/// Creates what is missing and renews a TLS certificate that is due.
+/// `names` are extra certificate names (the address the agent dials when
+/// it is not loopback).
 pub fn ensure(
     config_dir: &Path,
     host_id: &str,
     caps: &[String],
     names: Vec<String>,
-) -> Result<(SingleHostFiles, Vec<String>, TokenAction), String> {
+) -> Result<Ensured, String> {
     jwt::validate_host_id(host_id).map_err(|e| format!("--host-id: {e}"))?;
-    let created: Vec<String> = init::init(config_dir, &InitArgs { names })?
-        .into_iter()
-        .filter_map(|l| l.strip_prefix("created ").map(str::to_string))
-        .collect();
+    let lines = init::init(config_dir, &InitArgs { names }, init::CertLife::Renewed)?;
+    let with_prefix = |prefix: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .collect()
+    };
+    let (created, renewed) = (with_prefix("created "), with_prefix("renewed "));
     let dir = config_dir.join("broker");
     let jwt_pub = config_dir.join("jwt.pub");
     let token_file = token_path(config_dir);
@@ -123,15 +136,19 @@ pub fn ensure(
             token
         }
     };
+    let tls_cert = dir.join("broker.crt");
+    let cert = std::fs::read(&tls_cert)
+        .map_err(|e| format!("{}: cannot read: {e}", tls_cert.display()))?;
     let files = SingleHostFiles {
-        tls_cert: dir.join("broker.crt"),
+        tls_cert_sha256: hex::encode(Sha256::digest(&cert)),
+        tls_cert,
         tls_key: dir.join("broker.key"),
         ca: dir.join("ca.crt"),
         jwt_pub,
         token_sha256: hex::encode(Sha256::digest(token.trim().as_bytes())),
         token_file,
     };
-    Ok((files, created, action))
+    Ok((files, created, renewed, action))
 }
 
 /// Why `token` cannot serve `host_id` with `caps`, or `None` when it can.
@@ -188,7 +205,7 @@ mod tests {
     #[test]
     fn first_run_mints_a_0600_token_the_broker_key_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let (files, created, action) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
+        let (files, created, _, action) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
         assert_eq!(action, TokenAction::Minted);
         assert!(
             created.iter().any(|c| c.ends_with("jwt.key")),
@@ -211,9 +228,9 @@ mod tests {
     #[test]
     fn second_run_keeps_keys_and_token() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, _, _) = ensure(dir.path(), "web-1", &caps(&["builder"]), vec![]).unwrap();
+        let (first, _, _, _) = ensure(dir.path(), "web-1", &caps(&["builder"]), vec![]).unwrap();
         let key = std::fs::read(dir.path().join("broker/jwt.key")).unwrap();
-        let (second, created, action) =
+        let (second, created, _, action) =
             ensure(dir.path(), "web-1", &caps(&["builder"]), vec![]).unwrap();
         assert_eq!(action, TokenAction::Kept);
         assert!(created.is_empty(), "{created:?}");
@@ -227,13 +244,14 @@ mod tests {
     #[test]
     fn other_caps_or_host_id_renew_the_token() {
         let dir = tempfile::tempdir().unwrap();
-        let (first, _, _) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
-        let (second, _, action) = ensure(dir.path(), "web-1", &caps(&["builder"]), vec![]).unwrap();
+        let (first, _, _, _) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
+        let (second, _, _, action) =
+            ensure(dir.path(), "web-1", &caps(&["builder"]), vec![]).unwrap();
         assert!(
             matches!(action, TokenAction::Renewed { ref reason } if reason.contains("capabilities"))
         );
         assert_ne!(first.token_sha256, second.token_sha256);
-        let (_, _, action) = ensure(dir.path(), "web-2", &caps(&["builder"]), vec![]).unwrap();
+        let (_, _, _, action) = ensure(dir.path(), "web-2", &caps(&["builder"]), vec![]).unwrap();
         assert!(matches!(action, TokenAction::Renewed { ref reason } if reason.contains("web-2")));
     }
 
@@ -242,7 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         ensure(dir.path(), "web-1", &[], vec![]).unwrap();
         std::fs::write(token_path(dir.path()), "not.a.token").unwrap();
-        let (_, _, action) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
+        let (_, _, _, action) = ensure(dir.path(), "web-1", &[], vec![]).unwrap();
         assert!(
             matches!(action, TokenAction::Renewed { ref reason } if reason.contains("not valid"))
         );

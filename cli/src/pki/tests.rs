@@ -164,3 +164,109 @@ fn server_certificate_verifies_against_the_ca_with_rustls_names() {
     )
     .unwrap();
 }
+
+/// Replaces the server pair under `dir` with one from its CA issued as if
+/// `age` ago, so that it has 90 days minus `age` left.
+fn age_server_cert(dir: &Path, age: std::time::Duration) {
+    let p = PkiPaths::new(dir);
+    let ca_pem = std::fs::read_to_string(&p.ca_cert).unwrap();
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(&p.ca_key).unwrap()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    let (cert, key) = generate_server(&issuer, &id(), SystemTime::now() - age).unwrap();
+    std::fs::write(&p.server_key, key.serialize_pem()).unwrap();
+    std::fs::write(&p.server_cert, cert).unwrap();
+}
+
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+#[test]
+fn a_new_server_certificate_lasts_ninety_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ensure(tmp.path(), &id()).unwrap();
+    let cert = out.server_certificate.unwrap();
+    assert!((89..=90).contains(&cert.days_left), "{cert:?}");
+}
+
+#[test]
+fn a_server_certificate_with_ten_days_left_is_renewed_from_the_same_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    ensure(tmp.path(), &id()).unwrap();
+    let p = PkiPaths::new(tmp.path());
+    age_server_cert(tmp.path(), 80 * DAY);
+    let (ca, token) = (
+        std::fs::read(&p.ca_cert).unwrap(),
+        std::fs::read(&p.api_token).unwrap(),
+    );
+    let old = std::fs::read(&p.server_cert).unwrap();
+
+    let out = ensure(tmp.path(), &id()).unwrap();
+
+    // Issued 80 days ago: ten days less the test's milliseconds, floored.
+    assert_eq!(out.renewed, ["server certificate (9 days left)"]);
+    assert!(out.created.is_empty());
+    assert!(!out.reused.contains(&"server certificate".to_string()));
+    let new = std::fs::read(&p.server_cert).unwrap();
+    assert_ne!(new, old);
+    assert!((89..=90).contains(&out.server_certificate.unwrap().days_left));
+    verify::signed_by(&p.server_cert, &new, &p.ca_cert, &ca).unwrap();
+    assert_eq!(std::fs::read(&p.api_token).unwrap(), token);
+    assert_eq!(mode(&p.server_key), 0o600);
+    let again = ensure(tmp.path(), &id()).unwrap();
+    assert!(again.renewed.is_empty(), "renewed once, then kept");
+}
+
+#[test]
+fn a_server_certificate_with_forty_days_left_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    ensure(tmp.path(), &id()).unwrap();
+    age_server_cert(tmp.path(), 50 * DAY);
+    let p = PkiPaths::new(tmp.path());
+    let before = std::fs::read(&p.server_cert).unwrap();
+    let out = ensure(tmp.path(), &id()).unwrap();
+    assert!(out.renewed.is_empty());
+    assert_eq!(std::fs::read(&p.server_cert).unwrap(), before);
+}
+
+#[test]
+fn rotate_token_replaces_the_token_with_a_new_private_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    ensure(tmp.path(), &id()).unwrap();
+    let p = PkiPaths::new(tmp.path());
+    let old = std::fs::read_to_string(&p.api_token).unwrap();
+    let new = rotate_token(tmp.path()).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(std::fs::read_to_string(&p.api_token).unwrap(), new);
+    assert_eq!(mode(&p.api_token), 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(p.api_token.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn rotate_without_a_pki_says_to_run_cp_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = rotate_token(tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("coolify cp up"), "{err}");
+    let err = issue_server(tmp.path(), &id()).unwrap_err();
+    assert!(
+        err.to_string().contains("ca.crt") && err.to_string().contains("coolify cp up"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue_server_replaces_the_pair_with_one_the_next_ensure_reuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = ensure(tmp.path(), &id())
+        .unwrap()
+        .server_certificate
+        .unwrap();
+    let issued = issue_server(tmp.path(), &id()).unwrap();
+    assert_ne!(issued.sha256, first.sha256);
+    let out = ensure(tmp.path(), &id()).unwrap();
+    assert!(out.reused.contains(&"server certificate".to_string()));
+    assert_eq!(out.server_certificate.unwrap().sha256, issued.sha256);
+}

@@ -110,3 +110,22 @@ pub fn covers_identity(
         }
     })
 }
+
+/// When the certificate stops being valid.
+pub fn not_after(cert_path: &Path, cert_pem: &[u8]) -> Result<std::time::SystemTime, PkiError> {
+    with_cert(cert_path, cert_pem, |cert| {
+        let secs = cert.validity().not_after.timestamp();
+        Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64))
+    })
+}
+
+/// sha256 of the certificate's DER, lowercase hex: what a TLS handshake
+/// compares against.
+pub fn fingerprint(cert_path: &Path, cert_pem: &[u8]) -> Result<String, PkiError> {
+    use sha2::{Digest, Sha256};
+    let (_, pem) = parse_x509_pem(cert_pem).map_err(|e| PkiError::Invalid {
+        path: cert_path.to_path_buf(),
+        reason: format!("not a PEM certificate ({e})"),
+    })?;
+    Ok(hex::encode(Sha256::digest(&pem.contents)))
+}

@@ -1,14 +1,17 @@
 //! Bearer-token authentication of the REST API (seed 000: static token in
-//! `/etc/coolify/api-token`, mode 0600).
+//! `/etc/coolify/api-token`, mode 0600), with the token swappable in place
+//! so a rotation (`coolify cp rotate --api-token`) takes effect without a
+//! restart.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 
-/// The API token, loaded once at start.
+/// One API token value.
 #[derive(Clone)]
 pub struct BearerToken(String);
 
@@ -60,6 +63,34 @@ impl BearerToken {
     }
 }
 
+/// The token the API checks against, shared by every request and replaced
+/// whole by a reload.
+///
+/// Invariant: a request is judged against exactly one token, the one
+/// current when its headers are checked; after [`SharedToken::replace`]
+/// returns, no new request passes with the old one.
+#[derive(Clone, Debug)]
+pub struct SharedToken(Arc<RwLock<BearerToken>>);
+
+impl SharedToken {
+    pub fn new(token: BearerToken) -> Self {
+        SharedToken(Arc::new(RwLock::new(token)))
+    }
+
+    /// Swaps in `token` for every later check.
+    pub fn replace(&self, token: BearerToken) {
+        // A poisoned lock only means a checker panicked; the value is whole.
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(headers)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +135,21 @@ mod tests {
     fn short_tokens_are_refused_at_load() {
         assert!(BearerToken::new("short").is_err());
         assert!(BearerToken::new("has space in the middle of it").is_err());
+    }
+
+    #[test]
+    fn after_replace_the_old_token_is_refused_and_the_new_one_passes() {
+        const NEW: &str = "fedcba9876543210fedcba9876543210";
+        let shared = SharedToken::new(BearerToken::new(TOKEN).unwrap());
+        let clone = shared.clone();
+        shared.replace(BearerToken::new(NEW).unwrap());
+        let old = clone
+            .check(&headers(Some(&format!("Bearer {TOKEN}"))))
+            .unwrap_err();
+        assert_eq!(old.status(), http::StatusCode::UNAUTHORIZED);
+        assert!(clone
+            .check(&headers(Some(&format!("Bearer {NEW}"))))
+            .is_ok());
     }
 
     #[test]

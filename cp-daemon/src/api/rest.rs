@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::auth::BearerToken;
+use super::auth::SharedToken;
 use super::context::AgentContext;
 use super::dispatch::{dispatch, record, Input, ReplyBody, VerbRequest};
 use super::error::ApiError;
@@ -25,11 +25,11 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 struct ApiState {
     ctx: Arc<AgentContext>,
-    token: BearerToken,
+    token: SharedToken,
 }
 
 /// The agent REST API: every path goes through the verb table.
-pub fn api_router(ctx: Arc<AgentContext>, token: BearerToken) -> Router {
+pub fn api_router(ctx: Arc<AgentContext>, token: SharedToken) -> Router {
     Router::new()
         .fallback(handle)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -92,7 +92,7 @@ async fn handle(
 }
 
 fn authorize_and_route(
-    token: &BearerToken,
+    token: &SharedToken,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

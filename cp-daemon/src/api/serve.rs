@@ -2,8 +2,6 @@
 //! (stop accepting, let in-flight requests finish up to a deadline).
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -38,33 +36,6 @@ pub async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, Se
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { var, addr, source })
-}
-
-/// Loads a PEM certificate chain and private key into a TLS acceptor.
-pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let tls_err = |path: &Path, reason: String| ServeError::Tls {
-        path: path.display().to_string(),
-        reason,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| tls_err(cert, e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls_err(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(tls_err(cert, "no certificate in file".into()));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(key, e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_err(cert, e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key_der)
-    .map_err(|e| tls_err(key, format!("does not match the certificate: {e}")))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Like [`serve`], on a thread of its own (see [`ServeThread`]): the
