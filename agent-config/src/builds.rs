@@ -38,6 +38,12 @@ pub struct BuildsConfig {
     /// `COOLD_BUILD_WARM`: builder containers kept created, fenced and
     /// started ahead of requests (0..=capacity); each serves one build.
     pub warm: u32,
+    /// `COOLD_PODMAN_SOCKET_HOST`: where the engine socket is on the host,
+    /// the source of its bind into build containers (mounted there at the
+    /// agent's own socket path). Inside the appliance the agent sees the
+    /// socket at a fixed path whatever the host's is; `None` = the same
+    /// path on both sides (an agent outside the appliance).
+    pub engine_socket_on_host: Option<PathBuf>,
 }
 
 /// An IPv4 network, `a.b.c.d/len`.
@@ -186,6 +192,9 @@ impl BuildsConfig {
             None => defaults::WARM.min(capacity),
         };
         Ok(BuildsConfig {
+            engine_socket_on_host: get("COOLD_PODMAN_SOCKET_HOST")
+                .map(|v| parse::path("COOLD_PODMAN_SOCKET_HOST", &v))
+                .transpose()?,
             dir: parse::path("COOLD_BUILD_DIR", &or("COOLD_BUILD_DIR", defaults::DIR))?,
             image: get("COOLD_BUILDER_IMAGE").map(|s| s.trim().to_string()),
             memory: size(

@@ -30,6 +30,9 @@ pub struct Config {
     /// Revoked hosts' token cutoffs (`coolify broker revoke`), kept across
     /// restarts.
     pub revocations_path: PathBuf,
+    /// `BROKER_BUILDS_PATH`: builds dispatched and not landed, kept across
+    /// restarts (`build_journal`).
+    pub builds_path: PathBuf,
 }
 
 pub mod defaults {
@@ -43,6 +46,7 @@ pub mod defaults {
     pub const TLS_KEY: &str = "/etc/coolify/broker/broker.key";
     pub const HOST_QUEUE: &str = "1024";
     pub const REVOCATIONS_PATH: &str = "/var/lib/coolify/broker/revocations.json";
+    pub const BUILDS_PATH: &str = "/var/lib/coolify/broker/builds.json";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +152,10 @@ impl Config {
             revocations_path: path(
                 "BROKER_REVOCATIONS_PATH",
                 &or("BROKER_REVOCATIONS_PATH", defaults::REVOCATIONS_PATH),
+            )?,
+            builds_path: path(
+                "BROKER_BUILDS_PATH",
+                &or("BROKER_BUILDS_PATH", defaults::BUILDS_PATH),
             )?,
         })
     }

@@ -161,9 +161,9 @@ async fn read_answers(
                 };
                 match broker
                     .pending
-                    .land(&r.request_id, host, outcome, Instant::now())
+                    .land(&r.request_id, host, outcome.clone(), Instant::now())
                 {
-                    Landing::Landed => {}
+                    Landing::Landed => broker.journal_landing(&r.request_id, &outcome),
                     Landing::NotOwner => {
                         tracing::warn!(%host, request_id = %r.request_id, "answer for a request sent to another host ignored")
                     }

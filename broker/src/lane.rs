@@ -12,6 +12,7 @@ use coolify_proto::v1::{server_msg, BuildRequest, CancelBuild, ServerMsg, VerbFr
 use serde::Deserialize;
 
 use crate::build_events::{BuildEvents, Record, Slice};
+use crate::build_journal::{BuildJournal, Restore};
 use crate::jwt::{Claims, JwtError, JwtVerifier};
 use crate::metrics::{DispatchResult, Metrics};
 use crate::pending::{self, Lane, Outcome, PendingError, PendingMap, Poll};
@@ -29,6 +30,8 @@ pub struct Broker {
     pub metrics: Metrics,
     pub verifier: JwtVerifier,
     pub revocations: Revocations,
+    /// Builds not landed yet, on disk (`build_journal`).
+    pub builds: BuildJournal,
     pub dispatch_timeout: Duration,
     pub host_queue: usize,
 }
@@ -170,6 +173,7 @@ impl Broker {
     pub fn new(
         verifier: JwtVerifier,
         revocations: Revocations,
+        builds: BuildJournal,
         pending_max: usize,
         dispatch_timeout: Duration,
         host_queue: usize,
@@ -181,8 +185,59 @@ impl Broker {
             metrics: Metrics::default(),
             verifier,
             revocations,
+            builds,
             dispatch_timeout,
             host_queue,
+        }
+    }
+
+    /// Takes over the builds a previous broker recorded: those not landed
+    /// are waited for again (their host's next stream takes them over),
+    /// landed ones are served until their time is up. Returns how many.
+    pub fn restore_builds(&self) -> usize {
+        let now = Instant::now();
+        let mut restored = 0;
+        for (id, restore) in self.builds.entries() {
+            let r = match restore {
+                // No stream generation yet: `rebind_builds` takes any other.
+                Restore::Waiting { host } => self
+                    .pending
+                    .insert_waiting(&id, &host, u64::MAX, Lane::Build, None, now)
+                    .map(|_| ()),
+                Restore::Landed { result, age } => self.pending.insert_landed(
+                    &id,
+                    Outcome {
+                        status: result.status,
+                        body: Bytes::from(result.body),
+                        error: result.error,
+                        by_broker: false,
+                    },
+                    now.checked_sub(age).unwrap_or(now),
+                ),
+            };
+            if r.is_ok() {
+                restored += 1;
+            }
+        }
+        restored
+    }
+
+    /// Records a build's result in the journal (a coold dispatch is not
+    /// in it); a failed write is logged.
+    pub fn journal_landing(&self, id: &str, outcome: &Outcome) {
+        if let Err(e) = self
+            .builds
+            .land(id, outcome.status, &outcome.body, &outcome.error)
+        {
+            tracing::warn!(request_id = %id, error = %e, "build journal not updated");
+        }
+    }
+
+    /// Drops a build from the journal; a failed write is logged (the entry
+    /// only ages out).
+    pub fn forget_build(&self, id: &str) {
+        if let Err(e) = self.builds.forget(id) {
+            tracing::warn!(request_id = %id, error = %e, "build journal not updated");
         }
     }
 
@@ -314,12 +369,21 @@ impl Broker {
             Some(handle.builds_running.clone()),
             Instant::now(),
         )?;
+        // On disk before the 202: a broker restarted from here on still
+        // takes the build's result.
+        if let Err(e) = self.builds.record(&id, &host) {
+            self.pending.remove(&id);
+            return Err(LaneError::Unavailable(format!(
+                "cannot record the build: {e}"
+            )));
+        }
         let msg = ServerMsg {
             request_id: id.clone(),
             msg: Some(server_msg::Msg::Build(BuildRequest { spec })),
         };
         if let Err(e) = handle.try_send(&host, msg) {
             self.pending.remove(&id);
+            self.forget_build(&id);
             return Err(LaneError::Unavailable(format!(
                 "builder host {host} cannot take the build now: {e}"
             )));

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `jwt` | host token verification (pure) |
 //! | `revocations` | revoked hosts' token cutoffs, kept in a file across restarts |
+//! | `build_journal` | builds dispatched and not landed, kept in a file so a restarted broker still takes their results |
 //! | `streams` | host id → stream handle, generation-checked removal |
 //! | `pending` | request id → Waiting/Landed, cap, sweep rules (pure) |
 //! | `routing` | build capacity routing (pure) |
@@ -20,6 +21,7 @@
 //! | `server` | wiring and lifecycle |
 
 pub mod build_events;
+pub mod build_journal;
 pub mod config;
 pub mod grpc;
 pub mod jwt;
@@ -29,5 +31,6 @@ pub mod pending;
 pub mod revocations;
 pub mod routing;
 pub mod server;
+mod state_file;
 pub mod streams;
 pub mod uds;

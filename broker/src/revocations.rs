@@ -7,11 +7,10 @@
 //! are refused for a revoked host: nothing says they are newer.
 //!
 //! The record is one small JSON file, written before the revocation is
-//! answered (temp file, fsync, rename, fsync of the directory), so a
-//! revocation that was answered survives a crash.
+//! answered ([`crate::state_file`]), so a revocation that was answered
+//! survives a crash.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -120,32 +119,12 @@ impl Revocations {
             path: self.path.clone(),
             reason,
         };
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| err(format!("create {}: {e}", dir.display())))?;
         let record = Record {
             version: VERSION,
             hosts: hosts.clone(),
         };
         let body = serde_json::to_vec_pretty(&record).map_err(|e| err(e.to_string()))?;
-        let tmp = self
-            .path
-            .with_extension(format!("tmp.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&body)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e.to_string())
-        })
+        crate::state_file::write_atomic(&self.path, &body).map_err(err)
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::build_journal::{BuildJournal, JournalError};
 use crate::config::Config;
 use crate::grpc::AgentService;
 use crate::jwt::{JwtError, JwtVerifier};
@@ -39,6 +40,8 @@ pub enum BrokerError {
     Tls(String),
     #[error(transparent)]
     Revocations(#[from] RevocationError),
+    #[error(transparent)]
+    Builds(#[from] JournalError),
 }
 
 /// A started broker: its addresses, shared state and stop switch.
@@ -64,13 +67,22 @@ pub async fn start(config: &Config) -> Result<Running, BrokerError> {
     let cert = read("BROKER_TLS_CERT", &config.tls_cert)?;
     let key = read("BROKER_TLS_KEY", &config.tls_key)?;
     let revocations = Revocations::load(&config.revocations_path)?;
+    let builds = BuildJournal::load(&config.builds_path)?;
     let broker = Arc::new(Broker::new(
         verifier,
         revocations,
+        builds,
         config.pending_max,
         config.dispatch_timeout,
         config.host_queue,
     ));
+    let restored = broker.restore_builds();
+    if restored > 0 {
+        tracing::info!(
+            restored,
+            "builds a previous broker routed are waited for again"
+        );
+    }
 
     let tcp = tokio::net::TcpListener::bind(config.grpc_bind)
         .await

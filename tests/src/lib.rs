@@ -95,7 +95,13 @@ impl Instance {
     /// `coolify <args> --config-dir … ` with this instance's names and repo
     /// added where the subcommand takes them.
     pub fn cmd(&self, sub: &[&str]) -> Command {
-        let mut c = Command::new(coolify_bin());
+        self.cmd_of(&coolify_bin(), sub)
+    }
+
+    /// [`Instance::cmd`] run by another `coolify` binary (the upgrade
+    /// test's second CLI).
+    pub fn cmd_of(&self, bin: &Path, sub: &[&str]) -> Command {
+        let mut c = Command::new(bin);
         c.args(["--config-dir"]).arg(self.config_dir());
         c.args(sub);
         c.args(["--name", &self.name, "--image-repo", &self.image_repo]);

@@ -187,6 +187,30 @@ impl PendingMap {
         }
     }
 
+    /// Registers a result that landed `age` ago (a build result a previous
+    /// broker recorded): polls get it until [`LANDED_TTL`] after it landed.
+    pub fn insert_landed(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        at: Instant,
+    ) -> Result<(), PendingError> {
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(PendingError::Full(self.max));
+        }
+        match self.map.entry(id.to_string()) {
+            MapEntry::Occupied(_) => {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                Err(PendingError::Duplicate(id.to_string()))
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(Entry::Landed { outcome, at });
+                Ok(())
+            }
+        }
+    }
+
     /// Forgets a request that was never delivered (its send failed).
     pub fn remove(&self, id: &str) {
         if let Some((_, entry)) = self.map.remove(id) {

@@ -66,6 +66,7 @@ pub fn config(pki: &Pki) -> coolify_broker::config::Config {
         tls_key: dir.join("broker.key"),
         host_queue: 16,
         revocations_path: dir.join("state/revocations.json"),
+        builds_path: dir.join("state/builds.json"),
     }
 }
 

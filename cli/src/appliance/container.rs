@@ -68,6 +68,8 @@ pub fn env(s: &CpSettings) -> Vec<String> {
         format!("COOLD_BRIDGE_RULES_PATH={}", show(layout.bridge_rules())),
         format!("COOLD_HEALTH_BIND=127.0.0.1:{}", s.health_port),
         format!("COOLD_PODMAN_SOCKET={SOCKET_IN_CONTAINER}"),
+        // Build containers bind the engine socket from the host's path.
+        format!("COOLD_PODMAN_SOCKET_HOST={}", s.engine_socket.display()),
         format!("COOLD_DRAIN_TIMEOUT={}s", s.drain.as_secs().max(1)),
         format!("COOLD_DATA_DIR={}", s.data_dir.display()),
         // Pool and build dirs live under the dirs mounted at the same path

@@ -1,9 +1,9 @@
 //! The broker container of `cp up --with-broker`: `/coolify-broker` from the
 //! appliance image, host network (the agent dials it on loopback), its UDS
 //! lane in a host directory, its TLS identity and the token public key
-//! mounted read-only, its state (the revocation record) in a host directory
-//! so that it outlives the container. Not privileged: it needs no engine socket and no host
-//! tables.
+//! mounted read-only, its state (the revocation record and the build
+//! journal) in a host directory so that it outlives the container. Not
+//! privileged: it needs no engine socket and no host tables.
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +43,10 @@ fn env(b: &LocalBroker) -> Vec<String> {
     env.push(format!(
         "BROKER_REVOCATIONS_PATH={}",
         b.state_dir.join("revocations.json").display()
+    ));
+    env.push(format!(
+        "BROKER_BUILDS_PATH={}",
+        b.state_dir.join("builds.json").display()
     ));
     env
 }

@@ -19,8 +19,8 @@ pub struct SandboxSpec {
     pub entrypoint: Vec<String>,
     pub args: Vec<String>,
     pub labels: HashMap<String, String>,
-    /// Host paths mounted at the same path inside.
-    pub binds: Vec<PathBuf>,
+    /// `(host path, path inside)` bind mounts.
+    pub binds: Vec<(PathBuf, PathBuf)>,
     pub memory: u64,
     pub cpus: f64,
     /// Network to join; the engine's default when `None`.
@@ -33,7 +33,7 @@ impl SandboxSpec {
         let binds: Vec<String> = self
             .binds
             .iter()
-            .map(|p| format!("{0}:{0}", p.display()))
+            .map(|(host, inside)| format!("{}:{}", host.display(), inside.display()))
             .collect();
         let mut body = serde_json::json!({
             "Image": self.image,
@@ -246,14 +246,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_create_body_carries_limits_labels_and_same_path_binds() {
+    fn the_create_body_carries_limits_labels_and_binds() {
         let spec = SandboxSpec {
             name: "coolify-build-r1".into(),
             image: "localhost/builder:1".into(),
             entrypoint: vec!["/coolify-builder".into()],
             args: vec!["--spec".into(), "/b/r1/spec.json".into()],
             labels: HashMap::from([("coolify.build".to_string(), "true".to_string())]),
-            binds: vec!["/b/r1".into(), "/run/podman/podman.sock".into()],
+            binds: vec![
+                ("/b/r1".into(), "/b/r1".into()),
+                ("/srv/engine.sock".into(), "/run/podman/podman.sock".into()),
+            ],
             memory: 512 << 20,
             cpus: 1.5,
             network: Some("builds".into()),
@@ -263,10 +266,7 @@ mod tests {
         assert_eq!(b["HostConfig"]["NanoCpus"], 1_500_000_000i64);
         assert_eq!(
             b["HostConfig"]["Binds"],
-            serde_json::json!([
-                "/b/r1:/b/r1",
-                "/run/podman/podman.sock:/run/podman/podman.sock"
-            ])
+            serde_json::json!(["/b/r1:/b/r1", "/srv/engine.sock:/run/podman/podman.sock"])
         );
         assert_eq!(b["Labels"]["coolify.build"], "true");
         assert_eq!(b["Entrypoint"][0], "/coolify-builder");

@@ -113,7 +113,18 @@ impl Builds {
                     dir.display().to_string(),
                 ),
             ]),
-            binds: vec![dir.to_path_buf(), self.socket.clone()],
+            binds: vec![
+                (dir.to_path_buf(), dir.to_path_buf()),
+                // The builder dials the engine where the agent does; the
+                // source is the host's socket (COOLD_PODMAN_SOCKET_HOST).
+                (
+                    self.cfg
+                        .engine_socket_on_host
+                        .clone()
+                        .unwrap_or_else(|| self.socket.clone()),
+                    self.socket.clone(),
+                ),
+            ],
             memory: self.cfg.memory,
             cpus: self.cfg.cpus,
             network: self.cfg.network.clone(),
