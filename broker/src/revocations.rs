@@ -140,6 +140,7 @@ mod tests {
             iat,
             jti: None,
             caps: Vec::new(),
+            net: None,
         }
     }
 

@@ -31,13 +31,19 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Reporter::new(cli.output);
     match &cli.command {
-        Command::Init(a) => match namespaces::init(&cli.engine_socket, a).await {
-            Ok(report) => {
-                emit(cli.output, &report, || report.render());
-                ExitCode::SUCCESS
+        Command::Init(a) => {
+            let pool = match namespace_pool(&a.namespaces, a.host_token_file.as_deref()) {
+                Ok(pool) => pool,
+                Err(e) => return fail(cli.output, &e),
+            };
+            match namespaces::init(&cli.engine_socket, &a.namespaces, pool).await {
+                Ok(report) => {
+                    emit(cli.output, &report, || report.render());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(cli.output, &e.into()),
             }
-            Err(e) => fail(cli.output, &e.into()),
-        },
+        }
         Command::Cp(CpCommand::Up(a)) => {
             let with_broker = match local_broker(a) {
                 Ok(b) => b,
@@ -84,7 +90,12 @@ async fn main() -> ExitCode {
                 return fail(cli.output, &e);
             }
             if a.namespaces.namespaces.is_some() {
-                match namespaces::init(&cli.engine_socket, &a.namespaces).await {
+                let pool = match namespace_pool(&a.namespaces, a.broker.host_token_file.as_deref())
+                {
+                    Ok(pool) => pool,
+                    Err(e) => return fail(cli.output, &e),
+                };
+                match namespaces::init(&cli.engine_socket, &a.namespaces, pool).await {
                     Ok(report) => settings.namespaces = Some(report.coold_namespaces),
                     Err(e) => return fail(cli.output, &e.into()),
                 }
@@ -219,6 +230,21 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The pool of this host's namespace /24s: its token's slice when it has a
+/// token from `coolify broker enroll`, else --subnet-pool or the default.
+fn namespace_pool(
+    a: &args::cp::NamespaceArgs,
+    host_token_file: Option<&std::path::Path>,
+) -> Result<namespaces::Cidr, ApplianceError> {
+    let slice = host_token_file
+        .map(broker::subnets::slice_of_token)
+        .transpose()
+        .map_err(ApplianceError::Usage)?
+        .flatten();
+    namespaces::pool(a, slice)
+        .map_err(|e| ApplianceError::from(namespaces::ProvisionError::from(e)))
 }
 
 /// `--with-broker`'s settings, or `None` without the flag.

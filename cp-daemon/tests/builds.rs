@@ -375,12 +375,12 @@ fn builds_over_capacity_wait_in_the_queue_visible_in_metrics() {
     let (slow, _) = rig.slow_build("cb-q1", 10);
     let repo = rig.repo("queued page", 1);
     wait_running(&format!("coolify-build-{slow}"));
-    // A broker that restarts knows nothing of the running build, so it
-    // routes the next one to the busy host: the agent queues it.
+    // A broker restarted without its state (a new disk: its build journal
+    // is gone) knows nothing of the running build, so it routes the next
+    // one to the busy host: the agent queues it.
     let grpc = rig.broker.grpc;
-    let dir = std::mem::replace(&mut rig.broker.dir, tempfile::tempdir().expect("dir"));
     rig.broker.kill();
-    rig.broker = Broker::start_at(&rig.pki, grpc, dir, &[]);
+    rig.broker = Broker::start_at(&rig.pki, grpc, tempfile::tempdir().expect("dir"), &[]);
     rig.broker.wait_streams(1, Duration::from_secs(30));
     let tag = rig.tag("cb-q2");
     let queued = rig.dispatch(json!({

@@ -93,7 +93,7 @@ fn changed_settings_drain_and_replace_the_container() {
     let second = ok_json(run(inst.up(&["-o", "json"])));
     assert_eq!(
         second["container_action"]["replaced"]["reason"],
-        "settings changed (ports, mgmt IP, dirs or broker)"
+        "settings changed (ports, mgmt IP, dirs, broker or agent settings)"
     );
     assert_ne!(
         field(&second, "container_id"),

@@ -36,6 +36,12 @@ pub struct Claims {
     /// Capabilities the host may advertise (e.g. `builder`). Required, so a
     /// token minted without thinking about capabilities is refused.
     pub caps: Vec<String>,
+    /// The host's slice of the cluster's namespace subnet pool (a CIDR such
+    /// as `10.208.16.0/20`), assigned at enrollment: `cp up` takes each
+    /// namespace's /24 from it, so no two hosts share one. The broker does
+    /// not judge it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
 }
 
 impl Claims {
@@ -172,6 +178,17 @@ pub fn mint_es256(
     caps: &[String],
     ttl: Duration,
 ) -> Result<String, JwtError> {
+    mint_es256_with_net(private_key_pem, host_id, caps, ttl, None)
+}
+
+/// [`mint_es256`] with the host's namespace subnet slice (`net`).
+pub fn mint_es256_with_net(
+    private_key_pem: &[u8],
+    host_id: &str,
+    caps: &[String],
+    ttl: Duration,
+    net: Option<&str>,
+) -> Result<String, JwtError> {
     validate_host_id(host_id).map_err(JwtError::BadSubject)?;
     let key = EncodingKey::from_ec_pem(private_key_pem).map_err(|e| JwtError::Key {
         path: "signing key".into(),
@@ -188,6 +205,7 @@ pub fn mint_es256(
         iat: Some(now),
         jti: Some(format!("{:032x}", rand::random::<u128>())),
         caps: caps.to_vec(),
+        net: net.map(str::to_string),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key)
         .map_err(|e| JwtError::Invalid(e.to_string()))

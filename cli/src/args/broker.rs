@@ -67,6 +67,20 @@ pub struct EnrollArgs {
     /// Token lifetime.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "365d")]
     pub ttl: Duration,
+    /// The cluster's namespace subnet pool: each enrolled host gets its own
+    /// slice of it (recorded in <config-dir>/broker/subnets.json, carried in
+    /// its token), and `cp up` takes each namespace's /24 from that slice.
+    #[arg(long, env = "COOLIFY_CLUSTER_POOL", default_value = "10.208.0.0/12")]
+    pub cluster_pool: String,
+    /// Size of each host's slice, as a prefix length (20: 16 namespaces per
+    /// host).
+    #[arg(
+        long,
+        env = "COOLIFY_HOST_SUBNETS",
+        default_value_t = 20,
+        value_name = "PREFIX"
+    )]
+    pub host_subnets: u8,
 }
 
 /// `cp up` flags that wire the host to a broker.

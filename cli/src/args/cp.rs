@@ -9,9 +9,6 @@ use clap::{Args, Subcommand};
 
 use super::broker::{HostLinkArgs, SingleHostArgs};
 
-/// The default `--subnet-pool` (seed 000's example addresses).
-const DEFAULT_SUBNET_POOL: &str = "10.210.0.0/16";
-
 #[derive(Debug, Args)]
 pub struct NamespaceArgs {
     /// Namespaces, comma-separated (e.g. default,alpha). On `cp up`, also
@@ -19,9 +16,22 @@ pub struct NamespaceArgs {
     #[arg(long, env = "COOLIFY_NAMESPACES", value_name = "NS,…")]
     pub namespaces: Option<String>,
 
-    /// Pool the per-namespace /24 subnets come from.
-    #[arg(long, env = "COOLIFY_SUBNET_POOL", default_value = DEFAULT_SUBNET_POOL)]
-    pub subnet_pool: String,
+    /// Pool the per-namespace /24 subnets come from. Default: the slice in
+    /// this host's token (`coolify broker enroll`), else 10.210.0.0/16.
+    #[arg(long, env = "COOLIFY_SUBNET_POOL")]
+    pub subnet_pool: Option<String>,
+}
+
+/// `coolify init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
+
+    /// This host's token from `coolify broker enroll`: its subnet slice is
+    /// the pool (the same file `cp up --host-token-file` takes).
+    #[arg(long, env = "COOLIFY_HOST_TOKEN_FILE")]
+    pub host_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

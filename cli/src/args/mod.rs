@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use broker::{BrokerArgs, DispatchArgs, FleetArgs};
-use cp::{CpCommand, NamespaceArgs};
+use cp::CpCommand;
 use firewall::FirewallArgs;
 
 use crate::output::OutputFormat;
@@ -71,5 +71,8 @@ pub enum Command {
     Dispatch(DispatchArgs),
     /// Provision namespace networks: one DNS-disabled bridge
     /// `coolify-<ns>-mesh` per namespace with a /24 of the pool (idempotent).
-    Init(NamespaceArgs),
+    ///
+    /// In a cluster, pass this host's token (--host-token-file): its /24s
+    /// come from the slice enrollment gave it, never one another host holds.
+    Init(cp::InitArgs),
 }

@@ -10,6 +10,7 @@ mod host_link;
 mod init;
 mod lane;
 pub mod single_host;
+pub mod subnets;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ pub use fleet::fleet;
 pub use host_link::{resolve_link, HostLink};
 
 use crate::args::broker::{BrokerArgs, BrokerCommand, DispatchArgs, EnrollArgs, RevokeArgs};
+use crate::namespaces::Cidr;
 
 pub async fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
     let result = match &args.command {
@@ -28,7 +30,13 @@ pub async fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
                 }
             })
         }
-        BrokerCommand::Enroll(a) => enroll(config_dir, a).map(|token| println!("{token}")),
+        BrokerCommand::Enroll(a) => enroll(config_dir, a).map(|(token, slice)| {
+            eprintln!(
+                "host {}: namespace subnets {slice} (each namespace a /24 of it)",
+                a.host_id
+            );
+            println!("{token}")
+        }),
         BrokerCommand::Revoke(a) => revoke(a).await.map(|line| eprintln!("{line}")),
     };
     match result {
@@ -40,7 +48,8 @@ pub async fn run(config_dir: &Path, args: &BrokerArgs) -> ExitCode {
     }
 }
 
-fn enroll(config_dir: &Path, a: &EnrollArgs) -> Result<String, String> {
+/// A host token, with the host's slice of the cluster pool.
+fn enroll(config_dir: &Path, a: &EnrollArgs) -> Result<(String, Cidr), String> {
     let key_path = config_dir.join("broker").join("jwt.key");
     let key = std::fs::read(&key_path).map_err(|e| {
         format!(
@@ -54,8 +63,18 @@ fn enroll(config_dir: &Path, a: &EnrollArgs) -> Result<String, String> {
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty())
         .collect();
-    coolify_broker::jwt::mint_es256(&key, &a.host_id, &caps, a.ttl)
-        .map_err(|e| format!("--host-id {}: {e}", a.host_id))
+    coolify_broker::jwt::validate_host_id(&a.host_id)
+        .map_err(|e| format!("--host-id {}: {e}", a.host_id))?;
+    let pool: Cidr = a
+        .cluster_pool
+        .parse()
+        .map_err(|e| format!("--cluster-pool: {e}"))?;
+    let slice = subnets::assign(config_dir, &a.host_id, pool, a.host_subnets)?;
+    let net = slice.to_string();
+    let token =
+        coolify_broker::jwt::mint_es256_with_net(&key, &a.host_id, &caps, a.ttl, Some(&net))
+            .map_err(|e| format!("--host-id {}: {e}", a.host_id))?;
+    Ok((token, slice))
 }
 
 async fn revoke(a: &RevokeArgs) -> Result<String, String> {

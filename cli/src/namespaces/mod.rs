@@ -41,10 +41,43 @@ impl InitReport {
     }
 }
 
-/// Provisions the namespace networks (`init`, and `cp up --namespaces`).
-pub async fn init(engine_socket: &str, a: &NamespaceArgs) -> Result<InitReport, ProvisionError> {
+/// The pool when neither --subnet-pool nor a host token names one (seed
+/// 000's example addresses).
+const DEFAULT_SUBNET_POOL: Cidr = Cidr {
+    network: std::net::Ipv4Addr::new(10, 210, 0, 0),
+    prefix: 16,
+};
+
+/// The pool this host's /24s come from: the slice its token was given at
+/// enrollment (cluster-wide, see `broker/subnets.rs`), else --subnet-pool,
+/// else the default. A --subnet-pool outside the slice is refused.
+pub fn pool(a: &NamespaceArgs, slice: Option<Cidr>) -> Result<Cidr, PlanError> {
+    let given = a
+        .subnet_pool
+        .as_deref()
+        .map(str::parse::<Cidr>)
+        .transpose()
+        .map_err(PlanError::BadPool)?;
+    match (slice, given) {
+        (Some(slice), Some(given))
+            if !(slice.contains(given.network) && given.prefix >= slice.prefix) =>
+        {
+            Err(PlanError::OutsideSlice { given, slice })
+        }
+        (_, Some(given)) => Ok(given),
+        (Some(slice), None) => Ok(slice),
+        (None, None) => Ok(DEFAULT_SUBNET_POOL),
+    }
+}
+
+/// Provisions the namespace networks (`init`, and `cp up --namespaces`)
+/// from `pool`.
+pub async fn init(
+    engine_socket: &str,
+    a: &NamespaceArgs,
+    pool: Cidr,
+) -> Result<InitReport, ProvisionError> {
     let list = plan::parse_namespaces(a.namespaces.as_deref().unwrap_or(""))?;
-    let pool: Cidr = a.subnet_pool.parse().map_err(PlanError::BadPool)?;
     let socket = engine::socket_path(engine_socket)?;
     let networks = provision::provision(&socket, &list, pool).await?;
     Ok(InitReport {

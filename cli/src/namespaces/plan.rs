@@ -124,6 +124,8 @@ pub enum PlanError {
     Empty,
     #[error("--subnet-pool: {0}")]
     BadPool(String),
+    #[error("--subnet-pool {given} lies outside {slice}, the slice this host's token was given at enrollment: namespace /24s outside it could clash with another host's; drop --subnet-pool or pass a part of {slice}")]
+    OutsideSlice { given: Cidr, slice: Cidr },
     #[error("--subnet-pool {pool}: a pool must be /24 or larger to hold per-namespace /24s")]
     PoolTooSmall { pool: Cidr },
     #[error("--subnet-pool {pool}: no free /24 left for namespace {namespace}; use a larger pool")]

@@ -118,6 +118,11 @@ pub struct Broker {
     pub dir: tempfile::TempDir,
 }
 
+/// `name` in the directory of the broker's socket.
+fn state(socket: &Path, name: &str) -> PathBuf {
+    socket.parent().unwrap_or(Path::new("/")).join(name)
+}
+
 impl Broker {
     pub fn start(pki: &Pki, env: &[(&str, &str)]) -> Broker {
         let dir = tempfile::tempdir().expect("broker dir");
@@ -168,6 +173,10 @@ impl Broker {
             .env("BROKER_TLS_CERT", &pki.cert)
             .env("BROKER_TLS_KEY", &pki.key)
             .env("BROKER_LOG_LEVEL", "info")
+            // The broker's state files beside its socket, in the test's dir:
+            // never the machine's /var/lib/coolify/broker, shared by all.
+            .env("BROKER_REVOCATIONS_PATH", state(socket, "revocations.json"))
+            .env("BROKER_BUILDS_PATH", state(socket, "builds.json"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
