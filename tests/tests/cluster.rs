@@ -202,6 +202,29 @@ fn started_at(host: &ClusterHost, name: &str) -> (bool, u64) {
     (running, at)
 }
 
+/// The agent's pid (as the machine sees it): the child of the appliance's
+/// PID 1, coold's init, which exits with the agent (`cp-daemon/src/init`).
+fn agent_pid(host: &ClusterHost, name: &str) -> u32 {
+    let out = host
+        .podman(&["inspect", "--format", "{{.State.Pid}}", name])
+        .output()
+        .expect("podman inspect");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let init = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .unwrap_or_else(|e| panic!("children of the appliance's init {init}: {e}"));
+    let pids: Vec<u32> = children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "coold's init {init} has one child, the agent: {pids:?}"
+    );
+    pids[0]
+}
+
 #[test]
 fn three_hosts_enroll_on_one_broker_and_it_reaches_each_over_the_underlay() {
     let t = ThreeHosts::up();
@@ -311,9 +334,30 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
     );
     assert_eq!(started.status, 204, "{started:?}");
 
-    // The exec runs 60 s, past the broker's 10 s dispatch timeout: only
-    // the stream's end can answer it before then.
-    let in_flight = std::thread::scope(|s| {
+    // A and C are dispatched to all through the fault, from before the
+    // kill until B is back: every answer must be their agent's 200.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (bystanders, kill_ms, seen_404_ms) = std::thread::scope(|s| {
+        let others = s.spawn(|| {
+            // (host, sent at Unix ms) of each 200, and every other answer.
+            let mut answered = Vec::new();
+            let mut wrong = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for inst in [&t.a, &t.c] {
+                    let sent = now_ms();
+                    // An in-memory list: the broker path, not the engine.
+                    let list = t.dispatch(&inst.host_id, "GET", "/api/v1/firewall/allow", None);
+                    if (list.status, list.source.as_str()) == (200, "agent") {
+                        answered.push((inst.host_id.clone(), sent));
+                    } else {
+                        wrong.push(list);
+                    }
+                }
+            }
+            (answered, wrong)
+        });
+        // The exec runs 60 s, past the broker's 10 s dispatch timeout:
+        // only the stream's end can answer it before then.
         let exec = s.spawn(|| {
             t.dispatch(
                 &t.b.host_id,
@@ -323,87 +367,88 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
             )
         });
         let waited = Instant::now();
-        while lane(&t.a, "GET", "/v1/health", None).body["pending"] != 1 {
+        while !exec_pending(&t, &id) {
             assert!(
                 waited.elapsed() < Duration::from_secs(10),
-                "the exec never reached the broker"
+                "the exec never reached B's agent"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Let the frame reach B's agent and its exec start.
-        std::thread::sleep(Duration::from_millis(500));
-        let killed = b_host
-            .podman(&["kill", "-s", "KILL", &t.b.name])
+        // A crash, not `podman kill`: Podman counts its own kill as the
+        // user's stop and the restart policy then leaves it down.
+        let agent = agent_pid(b_host, &t.b.name);
+        let kill_ms = now_ms();
+        let killed = Command::new("kill")
+            .args(["-KILL", &agent.to_string()])
             .output()
-            .expect("podman kill");
+            .expect("kill");
         assert!(killed.status.success(), "{}", stderr(&killed));
-        let kill_at = Instant::now();
         let answer = exec.join().expect("exec thread");
-        (answer, kill_at.elapsed())
-    });
-    let (answer, after_kill) = in_flight;
-    assert_eq!(
-        (answer.status, answer.source.as_str()),
-        (503, "broker"),
-        "the in-flight dispatch lands 503 when B's stream drops ({after_kill:?} after the kill), not 504 at the timeout: {answer:?}"
-    );
-
-    // Then 404 (no stream for B) until it is back; A and C answer all along.
-    let waited = Instant::now();
-    loop {
-        let info = t.dispatch(&t.b.host_id, "GET", "/api/v1/host/info", None);
-        if info.status == 404 {
-            assert_eq!(info.source, "broker", "{info:?}");
-            break;
-        }
-        assert_eq!(info.status, 503, "between 503 and 404: {info:?}");
-        assert!(
-            waited.elapsed() < Duration::from_secs(10),
-            "B's stream was never gone: {info:?}"
-        );
-    }
-    for inst in [&t.a, &t.c] {
-        let info = t.dispatch(&inst.host_id, "GET", "/api/v1/host/info", None);
         assert_eq!(
-            (info.status, info.source.as_str()),
-            (200, "agent"),
-            "{info:?}"
+            (answer.status, answer.source.as_str()),
+            (503, "broker"),
+            "the in-flight dispatch lands 503 when B's stream drops, not 504 at the timeout: {answer:?}"
         );
-    }
-    let hosts = t.fleet()["hosts"].clone();
-    assert!(
-        !hosts.to_string().contains(&t.b.host_id),
-        "B is not listed while its stream is gone: {hosts}"
-    );
 
-    // B's restart: its restart policy brings it back; if it has not within
-    // 5 s, the test starts it. Back = listed by the broker again.
-    let waited = Instant::now();
-    while !started_at(b_host, &t.b.name).0 && waited.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let by_policy = started_at(b_host, &t.b.name).0;
-    if !by_policy {
-        let out = b_host
-            .podman(&["start", &t.b.name])
-            .output()
-            .expect("podman start");
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    let b_id = t.b.host_id.clone();
-    t.wait_fleet(Duration::from_secs(30), |hosts| {
-        hosts.iter().any(|h| h["host_id"] == b_id.as_str())
+        // Then 404: no stream for B.
+        let seen_404_ms = loop {
+            let info = t.dispatch(&t.b.host_id, "GET", "/api/v1/host/info", None);
+            if info.status == 404 {
+                assert_eq!(info.source, "broker", "{info:?}");
+                break now_ms();
+            }
+            assert_eq!(info.status, 503, "between 503 and 404: {info:?}");
+            assert!(
+                now_ms() - kill_ms < 10_000,
+                "B's stream was never gone: {info:?}"
+            );
+        };
+
+        // B's restart: the appliance's restart policy (`always`) brings
+        // it back. Back = listed by the broker again.
+        let waited = Instant::now();
+        loop {
+            let (running, at) = started_at(b_host, &t.b.name);
+            if running && at >= kill_ms {
+                break;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "B's appliance was not restarted by its restart policy"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let b_id = t.b.host_id.clone();
+        t.wait_fleet(Duration::from_secs(30), |hosts| {
+            hosts.iter().any(|h| h["host_id"] == b_id.as_str())
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (others.join().expect("A and C"), kill_ms, seen_404_ms)
     });
     let back_ms = now_ms();
+    let (answered, wrong) = bystanders;
+    assert!(
+        wrong.is_empty(),
+        "A and C through B's fault: answers not their agent's 200: {wrong:?}"
+    );
+    // Some of them sent during the fault: between the kill and B's return.
+    for inst in [&t.a, &t.c] {
+        assert!(
+            answered
+                .iter()
+                .any(|(h, at)| *h == inst.host_id
+                    && (kill_ms..=seen_404_ms.max(back_ms)).contains(at)),
+            "{} answered nothing during B's fault: {answered:?}",
+            inst.host_id
+        );
+    }
+    let answers = answered.len();
     let (_, restarted_ms) = started_at(b_host, &t.b.name);
     let took = Duration::from_millis(back_ms.saturating_sub(restarted_ms));
     eprintln!(
-        "B back {took:?} after its restart (by {})",
-        if by_policy {
-            "its restart policy"
-        } else {
-            "the test"
-        }
+        "404 {} ms after the kill; B restarted {} ms after the kill, back {took:?} after its restart; A and C answered {answers} dispatches meanwhile",
+        seen_404_ms - kill_ms,
+        restarted_ms.saturating_sub(kill_ms)
     );
     assert!(
         took <= BACK_WITHIN,
@@ -417,16 +462,24 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
     );
 }
 
+/// Whether the `sleep 60` exec runs in container `id` on B: visible in
+/// the container's process list through B's own engine.
+fn exec_pending(t: &ThreeHosts, id: &str) -> bool {
+    let out = t.cluster.hosts[1]
+        .podman(&["top", id, "args"])
+        .output()
+        .expect("podman top");
+    String::from_utf8_lossy(&out.stdout).contains("sleep 60")
+}
+
 #[test]
 fn after_a_broker_restart_every_hosts_stream_is_back() {
     let t = ThreeHosts::up();
     let a_host = &t.cluster.hosts[0];
-    let before: Vec<u64> = t.fleet()["hosts"]
-        .as_array()
-        .expect("hosts")
-        .iter()
-        .map(|h| h["connected_since"].as_u64().unwrap_or(0))
-        .collect();
+    // Into the next second, so every stream open now has an older
+    // `connected_since` (Unix seconds) than any opened after the restart.
+    std::thread::sleep(Duration::from_millis(1010 - now_ms() % 1000));
+    let restart_s = now_ms() / 1000;
 
     let out = a_host
         .podman(&["restart", &t.a.broker_name])
@@ -447,10 +500,9 @@ fn after_a_broker_restart_every_hosts_stream_is_back() {
         took <= BACK_WITHIN,
         "the streams came back {took:?} after the broker's restart (issue 16: ≤ {BACK_WITHIN:?}): {hosts:?}"
     );
-    let newest_before = before.iter().max().copied().unwrap_or(0);
     for h in &hosts {
         assert!(
-            h["connected_since"].as_u64().unwrap_or(0) >= newest_before,
+            h["connected_since"].as_u64().unwrap_or(0) >= restart_s,
             "a new stream, not the old one: {h}"
         );
     }
