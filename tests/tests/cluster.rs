@@ -625,3 +625,38 @@ fn scripts_cluster_up_builds_the_harness_topology_and_down_removes_it_twice() {
     assert!(!ns.contains(&prefix), "namespaces left: {ns}");
     assert!(!state.exists(), "{} left", state.display());
 }
+
+#[test]
+fn cluster_hosts_route_each_others_subnets_via_their_management_addresses() {
+    let cluster = Cluster::with_subnets(&[
+        vec!["198.18.101.0/24".into()],
+        vec!["198.18.102.0/24".into(), "198.18.103.0/24".into()],
+    ]);
+    let (h1, h2) = (&cluster.hosts[0], &cluster.hosts[1]);
+    for (from, to, addr) in [
+        (h1, h2, "198.18.102.9"),
+        (h1, h2, "198.18.103.9"),
+        (h2, h1, "198.18.101.9"),
+    ] {
+        let route = from.host.ok(&["ip", "route", "get", addr]);
+        assert!(
+            route.contains(&format!("via {} dev mgmt0", to.mgmt)),
+            "{addr} from {}: {route}",
+            from.host.ns
+        );
+    }
+    // A host's own subnets are not routed to the underlay by it.
+    let own = h1.host.ok(&["ip", "route", "show", "198.18.101.0/24"]);
+    assert!(own.trim().is_empty(), "{own}");
+    // The underlay joins them: a closed port on h2's management address
+    // is refused at once (curl's 7), not a timeout (28).
+    let probe = h1
+        .host
+        .command(
+            "curl",
+            &["-sS", "--max-time", "5", &format!("http://{}:9/", h2.mgmt)],
+        )
+        .output()
+        .expect("curl");
+    assert_eq!(probe.status.code(), Some(7), "{}", stderr(&probe));
+}
