@@ -23,13 +23,14 @@ const BACK_WITHIN: Duration = Duration::from_secs(5);
 
 /// Three hosts, A the broker and builder, B and C agents enrolled on it.
 struct ThreeHosts {
-    // Instances first: their drop is a `cp down` on the machine's engine,
-    // a no-op for these unique names; the cluster's hosts then remove
-    // their containers through their own engines.
+    // The cluster first: each host removes its containers through its own
+    // engine while the instances' dirs they mount still exist. An
+    // instance's own drop is a `cp down` on the machine's engine, a no-op
+    // for these unique names.
+    cluster: Cluster,
     a: Instance,
     b: Instance,
     c: Instance,
-    cluster: Cluster,
 }
 
 impl ThreeHosts {
@@ -72,7 +73,7 @@ impl ThreeHosts {
         for child in ups {
             ok_json(child.wait_with_output().expect("cp up"));
         }
-        let three = ThreeHosts { a, b, c, cluster };
+        let three = ThreeHosts { cluster, a, b, c };
         three.wait_fleet(Duration::from_secs(60), |hosts| hosts.len() == 3);
         three
     }
@@ -342,7 +343,9 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
             // (host, sent at Unix ms) of each 200, and every other answer.
             let mut answered = Vec::new();
             let mut wrong = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // Bounded even if the stop never comes.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
                 for inst in [&t.a, &t.c] {
                     let sent = now_ms();
                     // An in-memory list: the broker path, not the engine.
@@ -356,6 +359,9 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
             }
             (answered, wrong)
         });
+        // A failed assertion below stops them too: the scope joins them
+        // before the panic propagates.
+        let stop_guard = StopOnDrop(&stop);
         // The exec runs 60 s, past the broker's 10 s dispatch timeout:
         // only the stream's end can answer it before then.
         let exec = s.spawn(|| {
@@ -422,7 +428,7 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
         t.wait_fleet(Duration::from_secs(30), |hosts| {
             hosts.iter().any(|h| h["host_id"] == b_id.as_str())
         });
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(stop_guard);
         (others.join().expect("A and C"), kill_ms, seen_404_ms)
     });
     let back_ms = now_ms();
@@ -460,6 +466,15 @@ fn a_killed_agent_is_503_in_flight_then_404_others_unaffected_and_back_after_its
         (200, "agent"),
         "{info:?}"
     );
+}
+
+/// Sets its flag when dropped, on success or unwinding alike.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Whether the `sleep 60` exec runs in container `id` on B: visible in
