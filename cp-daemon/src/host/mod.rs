@@ -90,7 +90,7 @@ fn proc_err(e: std::io::Error) -> HostError {
 }
 
 pub async fn info(engine: &Engine, config: &Config) -> Result<HostInfo, HostError> {
-    let version = engine.docker.version().await.map_err(engine_err)?;
+    let version = engine.version().await.map_err(engine_err)?;
     let uts = nix::sys::utsname::uname().map_err(|e| HostError::Uname(e.to_string()))?;
     let engine_name = version
         .components

@@ -6,6 +6,8 @@
 // `crate::podman::raw` here.
 pub use coolify_engine_raw as raw;
 
+mod version_cache;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -138,6 +140,8 @@ pub struct Engine {
     pub docker: Docker,
     /// The socket path, for the lenient reads of [`raw`].
     pub socket: PathBuf,
+    /// `GET /version`, slow on Podman 4.3 ([`version_cache`]).
+    version: version_cache::TtlCache<bollard::models::SystemVersion>,
 }
 
 /// Per-request timeout for the engine client, seconds. Long operations
@@ -156,7 +160,13 @@ impl Engine {
         Ok(Engine {
             docker,
             socket: socket.to_path_buf(),
+            version: version_cache::TtlCache::new(version_cache::TTL),
         })
+    }
+
+    /// The engine's version, fetched at most once per [`version_cache::TTL`].
+    pub async fn version(&self) -> Result<bollard::models::SystemVersion, bollard::errors::Error> {
+        self.version.get_or_fetch(|| self.docker.version()).await
     }
 
     /// One liveness probe, bounded by `timeout`.
