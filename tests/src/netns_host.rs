@@ -31,6 +31,63 @@ impl Default for NetnsHost {
 }
 
 impl NetnsHost {
+    /// A request to `inst`'s agent API at `ip` (its mgmt address) from
+    /// inside this host, with the instance's CA and token: `(status, body
+    /// as JSON, or as a string when it is not JSON)`.
+    pub fn api(
+        &self,
+        inst: &crate::Instance,
+        ip: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut args = vec![
+            "-sS".to_string(),
+            "--max-time".into(),
+            "30".into(),
+            "-X".into(),
+            method.into(),
+            "-w".into(),
+            "\n%{http_code}".into(),
+            "--cacert".into(),
+            inst.config_dir().join("ca.crt").display().to_string(),
+            "-H".into(),
+            format!("Authorization: Bearer {}", inst.api_token()),
+        ];
+        if let Some(b) = body {
+            args.extend([
+                "-H".into(),
+                "Content-Type: application/json".into(),
+                "--data-binary".into(),
+                b.into(),
+            ]);
+        }
+        args.push(format!("https://{ip}:{}{path}", inst.api_port));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.command("curl", &args).output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (
+            code.trim().parse().unwrap_or(0),
+            serde_json::from_str(body)
+                .unwrap_or_else(|_| serde_json::Value::String(body.to_string())),
+        )
+    }
+
+    /// Copies `image` from the machine's engine into this host's storage.
+    pub fn load_image(&self, image: &str) {
+        let tar = self.dir.path().join("image.tar");
+        let saved = crate::podman(&["save", "-o", &tar.display().to_string(), image]);
+        assert!(
+            saved.status.success(),
+            "podman save {image}: {}",
+            crate::stderr(&saved)
+        );
+        self.ok(&["podman", "load", "-q", "-i", &tar.display().to_string()]);
+        let _ = std::fs::remove_file(&tar);
+    }
+
     pub fn new() -> Self {
         let ns = crate::unique("coolify-host");
         let dir = tempfile::tempdir().expect("temp dir");

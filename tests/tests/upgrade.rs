@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use coolify_tests::netns_host::NetnsHost;
-use coolify_tests::{coolify_bin, free_port, ok_json, podman, stderr, unique, Instance};
+use coolify_tests::{coolify_bin, free_port, ok_json, stderr, unique, Instance};
 use serde_json::{json, Value};
 
 const BUSYBOX: &str = "localhost/coolify-test-busybox:latest";
@@ -50,36 +50,7 @@ fn api(
     path: &str,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let mut args = vec![
-        "-sS".to_string(),
-        "--max-time".into(),
-        "30".into(),
-        "-X".into(),
-        method.into(),
-        "-w".into(),
-        "\n%{http_code}".into(),
-        "--cacert".into(),
-        inst.config_dir().join("ca.crt").display().to_string(),
-        "-H".into(),
-        format!("Authorization: Bearer {}", inst.api_token()),
-    ];
-    if let Some(b) = body {
-        args.extend([
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data-binary".into(),
-            b.into(),
-        ]);
-    }
-    args.push(format!("https://127.0.0.1:{}{path}", inst.api_port));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = host.command("curl", &args).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
-    )
+    host.api(inst, "127.0.0.1", method, path, body)
 }
 
 /// The broker's UDS lane (a host path; no namespace needed), as JSON.
@@ -180,16 +151,7 @@ fn cp_up_from_a_newer_cli_keeps_rules_claims_a_running_build_and_the_broker_stre
     let inst = Instance::new();
 
     // The test image, for the pool and the build, in this host's storage.
-    let image_tar = inst.dir.path().join("busybox.tar");
-    let saved = podman(&["save", "-o", &image_tar.display().to_string(), BUSYBOX]);
-    assert!(saved.status.success(), "{}", stderr(&saved));
-    host.ok(&[
-        "podman",
-        "load",
-        "-q",
-        "-i",
-        &image_tar.display().to_string(),
-    ]);
+    host.load_image(BUSYBOX);
     let git_root = inst.dir.path().join("git");
     let git_port = git_server(&mut host, &git_root, 20);
 
