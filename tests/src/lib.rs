@@ -3,6 +3,7 @@
 //! parallel and beside a developer's live `coolify-cp`), run commands, and
 //! clean up even when a test fails.
 
+pub mod corrosion;
 pub mod netns_host;
 pub mod unit_boot;
 pub mod unit_file;
