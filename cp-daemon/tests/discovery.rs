@@ -235,6 +235,38 @@ fn register_list_and_deregister_a_service_endpoint() {
     assert!(text.contains("container_id"), "{text}");
 }
 
+/// Rows the store loses while coold does not see it down (a Corrosion agent
+/// restored from an older database between two ticks; played here by
+/// deleting the row from the SQLite file behind coold's back, since the
+/// sync is the same for both stores) are written again: each reconcile
+/// plans against what the store holds, not what coold last wrote.
+#[test]
+fn a_row_lost_in_the_store_is_written_again() {
+    let c = coold_sqlite();
+    let db = c.path("data/endpoints.db");
+    let name = unique("disc-lost");
+    let _guard = Containers(vec![name.clone()]);
+    let id = run_managed(&name, &[]);
+    wait_for(
+        "row of the started container",
+        Duration::from_secs(10),
+        || row(&db, &id),
+    );
+    let deleted = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "DELETE FROM service_endpoints WHERE container_id = ?",
+            [&id],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    wait_for(
+        "the lost row written again",
+        Duration::from_secs(10),
+        || row(&db, &id),
+    );
+}
+
 /// Seed 000's fault "B's Corrosion agent stopped", with the real agent:
 /// discovery turns degraded, the agent keeps serving its verbs, and what
 /// changed meanwhile reaches the agent's database once it is back.
