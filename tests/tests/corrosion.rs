@@ -70,3 +70,85 @@ fn cp_up_with_the_corrosion_store_writes_rows_into_the_hosts_agent() {
         "{status}"
     );
 }
+
+/// A network namespace made for one test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(prefix: &str) -> Self {
+        let ns = Netns(unique(prefix));
+        sh(&["ip", "netns", "add", &ns.0]);
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn prefix(&self) -> Vec<String> {
+        vec!["nsenter".into(), format!("--net=/run/netns/{}", self.0)]
+    }
+
+    fn exec(&self, args: &[&str]) {
+        let mut full: Vec<String> = self.prefix();
+        full.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        sh(&refs);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .output();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("spawn");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+}
+
+/// The helper's cluster shape: one agent per host namespace, gossiping
+/// over an underlay link between the namespaces, each reached through its
+/// `nsenter` prefix (its API is on the namespace's own loopback).
+#[test]
+fn agents_in_two_host_namespaces_gossip_over_the_underlay() {
+    let (h1, h2) = (Netns::new("corro-h1"), Netns::new("corro-h2"));
+    let (v1, v2) = (unique("cv"), unique("cv"));
+    // Interface names are at most 15 bytes.
+    let (v1, v2) = (&v1[..v1.len().min(15)], &v2[..v2.len().min(15)]);
+    sh(&[
+        "ip", "link", "add", v1, "netns", &h1.0, "type", "veth", "peer", "name", v2, "netns", &h2.0,
+    ]);
+    h1.exec(&["ip", "addr", "add", "198.18.211.1/30", "dev", v1]);
+    h2.exec(&["ip", "addr", "add", "198.18.211.2/30", "dev", v2]);
+    h1.exec(&["ip", "link", "set", v1, "up"]);
+    h2.exec(&["ip", "link", "set", v2, "up"]);
+
+    let a = CorrosionAgent::start_with(AgentSpec {
+        gossip: "198.18.211.1:8787".parse().unwrap(),
+        bootstrap: vec![],
+        api: "127.0.0.1:8080".parse().unwrap(),
+        prefix: h1.prefix(),
+    });
+    let b = CorrosionAgent::start_with(AgentSpec {
+        gossip: "198.18.211.2:8787".parse().unwrap(),
+        bootstrap: vec![a.gossip()],
+        api: "127.0.0.1:8080".parse().unwrap(),
+        prefix: h2.prefix(),
+    });
+    let id = unique("netns-row");
+    a.execute(
+        "INSERT INTO service_endpoints (container_id, host_mgmt_ip) VALUES (?, ?)",
+        &[serde_json::json!(id), serde_json::json!("198.18.211.1")],
+    )
+    .unwrap();
+    assert!(a.has_row(&id));
+    wait_until(
+        "row gossiped to the other host",
+        Duration::from_secs(30),
+        || b.has_row(&id),
+    );
+}
