@@ -1,6 +1,6 @@
 //! Service discovery against the real Podman: rows follow containers,
-//! healthchecks run without systemd, the verbs work, and a store outage
-//! degrades /healthz without stopping the agent.
+//! healthchecks run without systemd, the verbs work, and a stopped
+//! Corrosion agent degrades /healthz without stopping coold.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod support;
@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::corrosion::CorrosionFake;
+use coolify_tests::corrosion::CorrosionAgent;
 use support::{http, Coold};
 
 const IMAGE: &str = "localhost/coolify-test-busybox:latest";
@@ -235,13 +235,48 @@ fn register_list_and_deregister_a_service_endpoint() {
     assert!(text.contains("container_id"), "{text}");
 }
 
+/// Rows the store loses while coold does not see it down (a Corrosion agent
+/// restored from an older database between two ticks; played here by
+/// deleting the row from the SQLite file behind coold's back, since the
+/// sync is the same for both stores) are written again: each reconcile
+/// plans against what the store holds, not what coold last wrote.
 #[test]
-fn store_outage_degrades_health_and_rows_catch_up() {
-    let mut fake = CorrosionFake::start();
+fn a_row_lost_in_the_store_is_written_again() {
+    let c = coold_sqlite();
+    let db = c.path("data/endpoints.db");
+    let name = unique("disc-lost");
+    let _guard = Containers(vec![name.clone()]);
+    let id = run_managed(&name, &[]);
+    wait_for(
+        "row of the started container",
+        Duration::from_secs(10),
+        || row(&db, &id),
+    );
+    let deleted = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "DELETE FROM service_endpoints WHERE container_id = ?",
+            [&id],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    wait_for(
+        "the lost row written again",
+        Duration::from_secs(10),
+        || row(&db, &id),
+    );
+}
+
+/// Seed 000's fault "B's Corrosion agent stopped", with the real agent:
+/// discovery turns degraded, the agent keeps serving its verbs, and what
+/// changed meanwhile reaches the agent's database once it is back.
+#[test]
+fn corrosion_agent_stopped_degrades_discovery_and_rows_catch_up() {
+    let mut agent = CorrosionAgent::start_loopback();
     let c = Coold::start(&[
         ("COOLD_RECONCILE_INTERVAL", "300ms"),
         ("COOLD_ENDPOINT_STORE", "corrosion"),
-        ("COOLD_CORROSION_API", &fake.addr.to_string()),
+        ("COOLD_CORROSION_API", &agent.api().to_string()),
     ]);
     let discovery_status = || {
         let (code, body) = http(c.health, "GET", "/healthz", &[], None).unwrap();
@@ -257,35 +292,64 @@ fn store_outage_degrades_health_and_rows_catch_up() {
     wait_for("discovery healthy", Duration::from_secs(10), || {
         (discovery_status().1 == "healthy").then_some(())
     });
+    let mut guard = Containers(Vec::new());
+    let before = unique("disc-before");
+    guard.0.push(before.clone());
+    let before_id = run_managed(&before, &[]);
+    wait_for(
+        "row of a container started before",
+        Duration::from_secs(10),
+        || agent.has_row(&before_id).then_some(()),
+    );
 
-    fake.stop();
+    agent.stop();
     wait_for("discovery degraded", Duration::from_secs(10), || {
         (discovery_status().1 == "degraded").then_some(())
     });
-    assert_eq!(discovery_status().0, 200, "the agent stays up and serving");
+    assert_eq!(discovery_status().0, 200, "/healthz stays 200");
 
-    let name = unique("disc-outage");
-    let _guard = Containers(vec![name.clone()]);
-    let id = run_managed(&name, &[]);
+    // The agent keeps serving: a container is created and started through
+    // its REST API while the store is down.
+    let during = unique("disc-during");
+    guard.0.push(during.clone());
+    let body = serde_json::json!({"name": during, "image": IMAGE, "cmd": ["sleep", "300"]});
+    let (code, v) = c.json("POST", "/api/v1/containers", Some(&body.to_string()));
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = c.json("POST", &format!("/api/v1/containers/{during}/start"), None);
+    assert_eq!(code, 204, "{v}");
+    let during_id = podman(&["inspect", "--format", "{{.Id}}", &during]);
+    // A verb that needs the store says so, and names it.
+    let svc = unique("svc");
+    let register = format!(r#"{{"service_id":"{svc}","container_id":"{during}"}}"#);
+    let (code, text) = c.request("POST", "/api/v1/services/register", Some(&register));
+    assert_eq!(code, 503, "{text}");
+    assert!(text.contains("corrosion"), "{text}");
+    // And the container started before the outage goes away meanwhile.
+    podman(&["rm", "-f", "-t", "0", &before]);
     std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(discovery_status().1, "degraded", "still down");
 
-    fake.restart();
-    wait_for("discovery healthy again", Duration::from_secs(10), || {
+    agent.start();
+    wait_for("discovery healthy again", Duration::from_secs(15), || {
         (discovery_status().1 == "healthy").then_some(())
     });
-    let store = coold::discovery::CorrosionStore::new(fake.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     wait_for(
-        "row written after the outage",
+        "row of the container started during the outage",
         Duration::from_secs(10),
-        || {
-            let rows = rt
-                .block_on(coold::discovery::EndpointStore::all_rows(&store))
-                .ok()?;
-            rows.iter().any(|r| r.container_id == id).then_some(())
-        },
+        || agent.has_row(&during_id).then_some(()),
     );
+    wait_for(
+        "row of the container removed during the outage to go",
+        Duration::from_secs(10),
+        || (!agent.has_row(&before_id)).then_some(()),
+    );
+    let (code, text) = c.request("POST", "/api/v1/services/register", Some(&register));
+    assert_eq!(code, 201, "{text}");
+    let rows = agent
+        .query(
+            "SELECT service_id FROM service_endpoints WHERE container_id = ?",
+            &[serde_json::json!(during_id)],
+        )
+        .unwrap();
+    assert_eq!(rows, vec![vec![serde_json::json!(svc)]]);
 }

@@ -4,6 +4,7 @@
 //! clean up even when a test fails.
 
 pub mod cluster;
+pub mod corrosion;
 pub mod netns_host;
 pub mod unit_boot;
 pub mod unit_file;

@@ -185,4 +185,24 @@ fn a_bad_setting_fails_cp_up_naming_its_key_and_line_before_anything_starts() {
         "{}",
         stderr(&out)
     );
+    // The discovery flags also come from the environment, named the same.
+    let mut up = inst.up(&[]);
+    up.env("COOLIFY_ENDPOINT_STORE", "etcd");
+    let out = run(up);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--endpoint-store: COOLD_ENDPOINT_STORE=\"etcd\""),
+        "{}",
+        stderr(&out)
+    );
+    let mut up = inst.up(&[]);
+    up.env("COOLIFY_ENDPOINT_STORE", "corrosion")
+        .env("COOLIFY_CORROSION_API", "nowhere");
+    let out = run(up);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--corrosion-api: COOLD_CORROSION_API=\"nowhere\""),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -239,11 +239,11 @@ pub struct AgentFlags {
 
     /// Where discovery keeps endpoints: `sqlite` (this host only) or
     /// `corrosion` (gossiped to every host). Key discovery.endpoint_store.
-    #[arg(long, value_name = "sqlite|corrosion")]
+    #[arg(long, env = "COOLIFY_ENDPOINT_STORE", value_name = "sqlite|corrosion")]
     pub endpoint_store: Option<String>,
 
     /// The Corrosion agent's HTTP API, IP:PORT. Key discovery.corrosion_api.
-    #[arg(long, value_name = "IP:PORT")]
+    #[arg(long, env = "COOLIFY_CORROSION_API", value_name = "IP:PORT")]
     pub corrosion_api: Option<String>,
 
     /// Cluster DNS zone. Key dns.zone.

@@ -4,6 +4,9 @@
 //!
 //! Invariant: a failing store never stops the loop; the component turns
 //! degraded, the cached rows are dropped, and the next tick retries.
+//! Invariant: a reconcile plans against this host's rows as the store
+//! returned them on the last tick (or re-reads them), never against what
+//! the loop believes it wrote, so rows the store lost are written again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::endpoint::{Change, Endpoint};
+use super::endpoint::Endpoint;
 use super::healthcheck::HealthRunner;
 use super::{observe, plan, EndpointStore};
 use crate::config::Namespace;
@@ -167,11 +170,21 @@ impl Sync {
             .apply(&self.handle.host, &changes)
             .await
             .map_err(|e| e.to_string())?;
-        self.rows = Some(apply_to_cache(rows, &changes, &self.handle.host));
         // The view holds every host's rows (DNS answers across hosts); it is
-        // read back whenever anything changed, and on every tick so other
-        // hosts' writes arrive within one interval.
+        // read back on every tick so other hosts' writes arrive within one
+        // interval.
         let all = store.all_rows().await.map_err(|e| e.to_string())?;
+        // The next plan runs against this read-back, the store's truth, not
+        // against what this host believes it wrote: rows the store lost
+        // without this host seeing it down (a Corrosion agent restarted
+        // from an empty or older database between two ticks) are written
+        // again on the next tick.
+        self.rows = Some(
+            all.iter()
+                .filter(|r| r.host_mgmt_ip == self.handle.host)
+                .cloned()
+                .collect(),
+        );
         self.view_tx.send_if_modified(|v| {
             if **v == all {
                 false
@@ -185,49 +198,4 @@ impl Sync {
             written: changes.len(),
         })
     }
-}
-
-/// The cached rows after `changes`, without reading the store again.
-fn apply_to_cache(mut rows: Vec<Endpoint>, changes: &[Change], host: &str) -> Vec<Endpoint> {
-    for c in changes {
-        match c {
-            Change::Delete { container_id } => rows.retain(|r| &r.container_id != container_id),
-            Change::Upsert(o) | Change::Register { observed: o, .. } => {
-                let (service_id, ports) = match c {
-                    Change::Register {
-                        service_id, ports, ..
-                    } => (Some(service_id.clone()), Some(ports.clone())),
-                    _ => (None, None),
-                };
-                match rows.iter_mut().find(|r| r.container_id == o.container_id) {
-                    Some(r) => {
-                        r.container_name = o.container_name.clone();
-                        r.namespace = o.namespace.clone();
-                        r.container_ip = o.container_ip.clone();
-                        r.state = o.state.clone();
-                        r.health = o.health.clone();
-                        if let Some(s) = service_id {
-                            r.service_id = s;
-                        }
-                        if let Some(p) = ports {
-                            r.ports = p;
-                        }
-                    }
-                    None => rows.push(Endpoint {
-                        container_id: o.container_id.clone(),
-                        container_name: o.container_name.clone(),
-                        namespace: o.namespace.clone(),
-                        host_mgmt_ip: host.to_string(),
-                        container_ip: o.container_ip.clone(),
-                        state: o.state.clone(),
-                        health: o.health.clone(),
-                        updated_at: super::endpoint::now_ms(),
-                        service_id: service_id.unwrap_or_default(),
-                        ports: ports.unwrap_or_default(),
-                    }),
-                }
-            }
-        }
-    }
-    rows
 }

@@ -11,7 +11,7 @@ pub mod pools;
 pub mod s3;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -19,20 +19,11 @@ use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef0123456789abcdef";
 
-/// A loopback port never handed out twice in this process.
+/// A loopback port never handed out twice in this process: the one
+/// registry the Corrosion helper (`coolify_tests`) also takes its ports
+/// from, so an agent and a coold of one test never get the same port.
 pub fn free_port() -> u16 {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+    coolify_tests::free_port()
 }
 
 /// The coold binary under test: this build's, or `COOLD_TEST_BIN` (the
