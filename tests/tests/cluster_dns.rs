@@ -4,7 +4,9 @@
 //! started on B is answered by A's and C's namespace DNS (B's row reaches
 //! their agents through gossip); removed on B, it goes from their answers.
 //! A's answer is checked twice: with the agent's own explanation
-//! (`GET /dns/lookup`) and with a real query to A's namespace server.
+//! (`GET /dns/lookup`) and with a real query to A's namespace server. And
+//! seed 000's fault: B cut off the underlay for 10 s while rows change on
+//! both sides, then every host converges.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -35,8 +37,17 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> (Option<T>, String)) -> 
     }
 }
 
-#[test]
-fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_removed() {
+/// Three hosts, each with its own /24 of `default`, a Corrosion agent
+/// gossiping with the others over the underlay, and its appliance on
+/// `--endpoint-store corrosion`.
+struct CorrosionCluster {
+    cluster: Cluster,
+    subnets: Vec<String>,
+    insts: Vec<Instance>,
+    _agents: Vec<CorrosionAgent>,
+}
+
+fn corrosion_cluster() -> CorrosionCluster {
     // Each host owns a /24 of the namespace, routed to over the underlay.
     let base = 18 + (rand_u8() % 100);
     let subnets: Vec<String> = (0..3)
@@ -80,6 +91,58 @@ fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_remo
         insts.push(inst);
     }
 
+    CorrosionCluster {
+        cluster,
+        subnets,
+        insts,
+        _agents: agents,
+    }
+}
+
+impl CorrosionCluster {
+    /// Creates and starts `name` on host `i` in `default`, through its agent.
+    fn start_container(&self, i: usize, name: &str) {
+        let h = &self.cluster.hosts[i];
+        let mgmt = h.mgmt.to_string();
+        let body = format!(
+            r#"{{"name":"{name}","image":"{BUSYBOX}","cmd":["sleep","600"],"namespace":"default","network":"coolify-default-mesh"}}"#
+        );
+        let (code, v) = h.host.api(
+            &self.insts[i],
+            &mgmt,
+            "POST",
+            "/api/v1/containers",
+            Some(&body),
+        );
+        assert_eq!(code, 201, "{v}");
+        let path = format!("/api/v1/containers/{name}/start");
+        let (code, v) = h.host.api(&self.insts[i], &mgmt, "POST", &path, None);
+        assert_eq!(code, 204, "{v}");
+    }
+
+    /// What host `i`'s DNS would answer for `fqdn`: its addresses and the
+    /// whole explanation.
+    fn answers(&self, i: usize, fqdn: &str) -> (Vec<String>, Value) {
+        let h = &self.cluster.hosts[i];
+        let mgmt = h.mgmt.to_string();
+        let path = format!("/api/v1/dns/lookup/{fqdn}");
+        let (_, v) = h.host.api(&self.insts[i], &mgmt, "GET", &path, None);
+        let answers = v["answers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (answers, v)
+    }
+}
+
+#[test]
+fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_removed() {
+    let cc = corrosion_cluster();
+    let (cluster, subnets, insts) = (&cc.cluster, &cc.subnets, &cc.insts);
     // A keeper on A's namespace bridge: netavark makes the bridge (and A's
     // namespace server binds its gateway) when a container is on it.
     let a = &cluster.hosts[0];
@@ -92,10 +155,8 @@ fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_remo
             &keeper,
             "--network",
             "coolify-default-mesh",
-            BUSYBOX,
-            "sleep",
-            "600",
         ])
+        .args([BUSYBOX, "sleep", "600"])
         .output()
         .expect("podman run");
     assert!(
@@ -104,58 +165,18 @@ fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_remo
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // A container on B, created and started through B's agent.
-    let b = &cluster.hosts[1];
     let name = unique("web");
-    let body = format!(
-        r#"{{"name":"{name}","image":"{BUSYBOX}","cmd":["sleep","600"],"namespace":"default","network":"coolify-default-mesh"}}"#
-    );
-    let mgmt_b = b.mgmt.to_string();
-    let (code, created) = b.host.api(
-        &insts[1],
-        &mgmt_b,
-        "POST",
-        "/api/v1/containers",
-        Some(&body),
-    );
-    assert_eq!(code, 201, "{created}");
-    let (code, started) = b.host.api(
-        &insts[1],
-        &mgmt_b,
-        "POST",
-        &format!("/api/v1/containers/{name}/start"),
-        None,
-    );
-    assert_eq!(code, 204, "{started}");
+    cc.start_container(1, &name);
     let fqdn = format!("{name}.default.coolify.internal");
 
-    // A and C answer with B's address, from B's slice of the namespace.
+    // A and C answer with B's address, from B's /24 of the namespace.
+    let prefix = subnets[1].trim_end_matches("0/24");
     let mut ip_on_b = String::new();
     for i in [0, 2] {
-        let h = &cluster.hosts[i];
-        let mgmt = h.mgmt.to_string();
-        let answers: Vec<String> = eventually(&format!("host {i} answers {fqdn}"), || {
-            let (code, v) = h.host.api(
-                &insts[i],
-                &mgmt,
-                "GET",
-                &format!("/api/v1/dns/lookup/{fqdn}"),
-                None,
-            );
-            let answers: Vec<String> = v["answers"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (
-                (code == 200 && !answers.is_empty()).then_some(answers),
-                v.to_string(),
-            )
+        let answers = eventually(&format!("host {i} answers {fqdn}"), || {
+            let (answers, v) = cc.answers(i, &fqdn);
+            ((!answers.is_empty()).then_some(answers), v.to_string())
         });
-        let prefix = subnets[1].trim_end_matches("0/24");
         assert!(
             answers.iter().all(|ip| ip.starts_with(prefix)),
             "{answers:?} not in B's {}",
@@ -179,29 +200,70 @@ fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_remo
     );
 
     // Removed on B: it goes from A's and C's answers.
-    let (code, removed) = b.host.api(
-        &insts[1],
-        &mgmt_b,
-        "DELETE",
-        &format!("/api/v1/containers/{name}?force=true"),
-        None,
-    );
+    let b = &cluster.hosts[1];
+    let path = format!("/api/v1/containers/{name}?force=true");
+    let (code, removed) = b
+        .host
+        .api(&insts[1], &b.mgmt.to_string(), "DELETE", &path, None);
     assert!(code == 204 || code == 200, "{code} {removed}");
     for i in [0, 2] {
-        let h = &cluster.hosts[i];
-        let mgmt = h.mgmt.to_string();
         eventually(&format!("host {i} stops answering {fqdn}"), || {
-            let (_, v): (u16, Value) = h.host.api(
-                &insts[i],
-                &mgmt,
-                "GET",
-                &format!("/api/v1/dns/lookup/{fqdn}"),
-                None,
-            );
+            let (_, v) = cc.answers(i, &fqdn);
             ((v["rcode"] == "NXDOMAIN").then_some(()), v.to_string())
         });
     }
-    drop(agents);
+}
+
+/// Seed 000's fault: B's underlay link down for 10 s while rows change on
+/// both sides; once it is back, every host's store and DNS converge.
+#[test]
+fn after_bs_link_is_down_for_ten_seconds_while_rows_change_every_host_converges() {
+    let cc = corrosion_cluster();
+    let link_b = "h2";
+    let fabric = &cc.cluster.fabric.ns;
+    let set_link = |state: &str| {
+        let out = std::process::Command::new("ip")
+            .args(["-n", fabric, "link", "set", link_b, state])
+            .output()
+            .expect("ip link");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    set_link("down");
+    let cut = Instant::now();
+    let (on_a, on_b) = (unique("on-a"), unique("on-b"));
+    cc.start_container(0, &on_a);
+    cc.start_container(1, &on_b);
+    let (fqdn_a, fqdn_b) = (
+        format!("{on_a}.default.coolify.internal"),
+        format!("{on_b}.default.coolify.internal"),
+    );
+    // Each side knows its own row; neither knows the other's while cut off.
+    eventually("A answers its own container while B is cut off", || {
+        let (answers, v) = cc.answers(0, &fqdn_a);
+        ((!answers.is_empty()).then_some(()), v.to_string())
+    });
+    let (seen, v) = cc.answers(0, &fqdn_b);
+    assert!(seen.is_empty(), "A learnt B's row across a cut link: {v}");
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(cut.elapsed()));
+    set_link("up");
+
+    // Every host answers both containers.
+    for i in 0..3 {
+        for fqdn in [&fqdn_a, &fqdn_b] {
+            eventually(
+                &format!("host {i} answers {fqdn} after the link is back"),
+                || {
+                    let (answers, v) = cc.answers(i, fqdn);
+                    ((!answers.is_empty()).then_some(()), v.to_string())
+                },
+            );
+        }
+    }
 }
 
 fn rand_u8() -> u8 {
