@@ -3,9 +3,12 @@
 //! joined by an underlay). A runs `cp up --with-broker --builder` with the
 //! broker's gRPC listener on A's management address; B and C are enrolled
 //! on A with `coolify broker enroll` and run `cp up --broker-url` over the
-//! underlay. Then the broker lists all three (`coolify fleet`), a dispatch
-//! through A's lane reaches B's agent, and the two faults: B's agent
-//! killed, and the broker restarted. Also: `scripts/cluster up|down`
+//! underlay. Each host also runs a real Corrosion agent gossiping over the
+//! underlay, and its appliance keeps its endpoints there
+//! (`--endpoint-store corrosion`). Then the broker lists all three
+//! (`coolify fleet`), a dispatch through A's lane reaches B's agent, a
+//! container created on B through the broker is answered by A's and C's
+//! DNS, and the two faults: B's agent killed, and the broker restarted. Also: `scripts/cluster up|down`
 //! builds and removes the same topology.
 
 use std::path::PathBuf;
@@ -13,7 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coolify_tests::cluster::{Cluster, ClusterHost};
-use coolify_tests::{coolify_bin, ok_json, podman, stderr, unique, Instance};
+use coolify_tests::corrosion::{free_udp_port, AgentSpec, CorrosionAgent};
+use coolify_tests::{coolify_bin, free_port, ok_json, podman, stderr, unique, Instance};
 use serde_json::{json, Value};
 
 const BUSYBOX: &str = "localhost/coolify-test-busybox:latest";
@@ -31,7 +35,14 @@ struct ThreeHosts {
     a: Instance,
     b: Instance,
     c: Instance,
+    /// One per host, in the hosts' order.
+    _corrosion: Vec<CorrosionAgent>,
 }
+
+/// The cluster's namespace pool: B's and C's slices come from enrollment,
+/// A (the `--with-broker` host, which is not enrolled) takes a /24 beside.
+const CLUSTER_POOL: &str = "198.18.128.0/18";
+const A_SUBNET: &str = "198.18.127.0/24";
 
 impl ThreeHosts {
     fn up() -> Self {
@@ -39,7 +50,39 @@ impl ThreeHosts {
         let (a, b, c) = (Instance::new(), Instance::new(), Instance::new());
         let a_mgmt = cluster.hosts[0].mgmt;
 
+        // A Corrosion agent per host, gossiping on its management address.
+        let port = free_udp_port();
+        let gossip: Vec<std::net::SocketAddr> = cluster
+            .hosts
+            .iter()
+            .map(|h| std::net::SocketAddr::from((h.mgmt, port)))
+            .collect();
+        let corrosion: Vec<CorrosionAgent> = cluster
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                CorrosionAgent::start_with(AgentSpec {
+                    gossip: gossip[i],
+                    bootstrap: gossip
+                        .iter()
+                        .filter(|g| **g != gossip[i])
+                        .copied()
+                        .collect(),
+                    api: std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
+                    prefix: vec!["nsenter".into(), format!("--net=/run/netns/{}", h.host.ns)],
+                })
+            })
+            .collect();
+        let store = |up: &mut Command, i: usize| {
+            up.args(["--namespaces", "default", "--endpoint-store", "corrosion"]);
+            up.arg("--corrosion-api")
+                .arg(corrosion[i].api().to_string());
+        };
+
         let mut up_a = cluster.hosts[0].cp_up(&a);
+        store(&mut up_a, 0);
+        up_a.args(["--subnet-pool", A_SUBNET]);
         up_a.args(["--with-broker", "--builder", "--host-id", &a.host_id]);
         up_a.arg("--broker-grpc-bind")
             .arg(format!("{a_mgmt}:{}", a.grpc_port));
@@ -55,11 +98,12 @@ impl ThreeHosts {
         // underlay. Both at once: each imports the appliance image into
         // its own storage.
         let url = format!("grpcs://{a_mgmt}:{}/v1/agent", a.grpc_port);
-        let ups: Vec<_> = [(&cluster.hosts[1], &b), (&cluster.hosts[2], &c)]
+        let ups: Vec<_> = [(&cluster.hosts[1], &b, 1), (&cluster.hosts[2], &c, 2)]
             .into_iter()
-            .map(|(host, inst)| {
+            .map(|(host, inst, i)| {
                 let (token, ca) = enroll(&a, inst);
                 let mut up = host.cp_up(inst);
+                store(&mut up, i);
                 up.args(["--broker-url", &url, "--host-token-file"])
                     .arg(token)
                     .arg("--broker-ca")
@@ -73,7 +117,13 @@ impl ThreeHosts {
         for child in ups {
             ok_json(child.wait_with_output().expect("cp up"));
         }
-        let three = ThreeHosts { cluster, a, b, c };
+        let three = ThreeHosts {
+            cluster,
+            a,
+            b,
+            c,
+            _corrosion: corrosion,
+        };
         three.wait_fleet(Duration::from_secs(60), |hosts| hosts.len() == 3);
         three
     }
@@ -131,6 +181,7 @@ fn enroll(a: &Instance, inst: &Instance) -> (PathBuf, PathBuf) {
         .arg("--config-dir")
         .arg(a.config_dir())
         .args(["broker", "enroll", "--host-id", &inst.host_id])
+        .args(["--cluster-pool", CLUSTER_POOL, "--host-subnets", "24"])
         .output()
         .expect("coolify broker enroll");
     assert!(out.status.success(), "{}", stderr(&out));
@@ -299,6 +350,59 @@ fn three_hosts_enroll_on_one_broker_and_it_reaches_each_over_the_underlay() {
     assert!(out.status.success(), "{}", stderr(&out));
     let info: Value = serde_json::from_slice(&out.stdout).expect("host info JSON");
     assert_eq!(info["mgmt_ip"], b.mgmt.to_string(), "{info}");
+
+    // The central app's path end to end: a container created on B through
+    // the broker is answered by A's and C's DNS (B's row reaches their
+    // Corrosion agents by gossip), asked through the broker too. Its
+    // address is in B's slice of the cluster pool.
+    b.host.load_image(BUSYBOX);
+    let name = unique("web");
+    let created = t.dispatch(
+        &t.b.host_id,
+        "POST",
+        "/api/v1/containers",
+        Some(
+            json!({"name": name, "image": BUSYBOX, "cmd": ["sleep", "600"],
+                    "namespace": "default", "network": "coolify-default-mesh"}),
+        ),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let started = t.dispatch(
+        &t.b.host_id,
+        "POST",
+        &format!("/api/v1/containers/{name}/start"),
+        None,
+    );
+    assert_eq!(started.status, 204, "{started:?}");
+    assert_eq!(
+        info["settings"]["discovery"]["endpoint_store"], "corrosion",
+        "{info}"
+    );
+    let lookup = format!("/api/v1/dns/lookup/{name}.default.coolify.internal");
+    for inst in [&t.a, &t.c] {
+        let started = Instant::now();
+        loop {
+            let answer = t.dispatch(&inst.host_id, "GET", &lookup, None);
+            let ips: Vec<&str> = answer.body["answers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !ips.is_empty() {
+                // B was enrolled first: the first /24 of the cluster pool.
+                assert!(
+                    ips.iter().all(|ip| ip.starts_with("198.18.128.")),
+                    "{answer:?}"
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{}'s DNS never answered {name}: {answer:?}",
+                inst.host_id
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
 }
 
 #[test]
