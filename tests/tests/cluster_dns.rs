@@ -5,8 +5,9 @@
 //! their agents through gossip); removed on B, it goes from their answers.
 //! A's answer is checked twice: with the agent's own explanation
 //! (`GET /dns/lookup`) and with a real query to A's namespace server. And
-//! seed 000's fault: B cut off the underlay for 10 s while rows change on
-//! both sides, then every host converges.
+//! seed 000's faults: B cut off the underlay for 10 s while rows change on
+//! both sides, then every host converges; B's Corrosion agent stopped,
+//! then back.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ struct CorrosionCluster {
     cluster: Cluster,
     subnets: Vec<String>,
     insts: Vec<Instance>,
-    _agents: Vec<CorrosionAgent>,
+    agents: Vec<CorrosionAgent>,
 }
 
 fn corrosion_cluster() -> CorrosionCluster {
@@ -95,7 +96,7 @@ fn corrosion_cluster() -> CorrosionCluster {
         cluster,
         subnets,
         insts,
-        _agents: agents,
+        agents,
     }
 }
 
@@ -264,6 +265,70 @@ fn after_bs_link_is_down_for_ten_seconds_while_rows_change_every_host_converges(
             );
         }
     }
+}
+
+/// Seed 000's fault across hosts: B's Corrosion agent stopped. B's
+/// discovery turns degraded while its agent keeps serving; a container
+/// started on B meanwhile reaches A's answers once B's Corrosion is back.
+#[test]
+fn bs_corrosion_stopped_degrades_its_discovery_and_its_rows_reach_a_when_back() {
+    let mut cc = corrosion_cluster();
+    cc.agents[1].stop();
+    let b = &cc.cluster.hosts[1];
+    let mgmt_b = b.mgmt.to_string();
+    let health_b = || {
+        let out = b
+            .host
+            .command(
+                "curl",
+                &[
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    &format!("http://127.0.0.1:{}/healthz", cc.insts[1].health_port),
+                ],
+            )
+            .output()
+            .expect("curl healthz");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    eventually("B's discovery degraded", || {
+        let h = health_b();
+        let status = h["components"]["discovery"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        (
+            (status == "degraded" || status == "unhealthy").then_some(()),
+            h.to_string(),
+        )
+    });
+    // B keeps serving: its API answers and a container starts.
+    let (code, info) = b
+        .host
+        .api(&cc.insts[1], &mgmt_b, "GET", "/api/v1/host/info", None);
+    assert_eq!(code, 200, "{info}");
+    let name = unique("while-down");
+    cc.start_container(1, &name);
+    let fqdn = format!("{name}.default.coolify.internal");
+    let (seen, v) = cc.answers(0, &fqdn);
+    assert!(seen.is_empty(), "A knew a row B could not write: {v}");
+
+    cc.agents[1].start();
+    eventually(
+        "A answers the container B started while its Corrosion was down",
+        || {
+            let (answers, v) = cc.answers(0, &fqdn);
+            ((!answers.is_empty()).then_some(()), v.to_string())
+        },
+    );
+    eventually("B's discovery healthy again", || {
+        let h = health_b();
+        (
+            (h["components"]["discovery"]["status"] == "healthy").then_some(()),
+            h.to_string(),
+        )
+    });
 }
 
 fn rand_u8() -> u8 {
