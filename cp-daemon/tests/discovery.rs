@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use coolify_tests::corrosion::CorrosionAgent;
+use coolify_tests::corrosion::{AgentSpec, CorrosionAgent};
 use support::{http, Coold};
 
 const IMAGE: &str = "localhost/coolify-test-busybox:latest";
@@ -352,4 +352,53 @@ fn corrosion_agent_stopped_degrades_discovery_and_rows_catch_up() {
         )
         .unwrap();
     assert_eq!(rows, vec![vec![serde_json::json!(svc)]]);
+}
+
+/// Another host's row, gossiped into this host's Corrosion agent, is
+/// answered by this host's DNS without waiting for its reconcile tick
+/// (here an hour away): the view follows the store's change marker.
+#[test]
+fn another_hosts_row_is_answered_without_waiting_for_the_reconcile_tick() {
+    let mine = CorrosionAgent::start_loopback();
+    let theirs = CorrosionAgent::start_with(AgentSpec::loopback_joining(&[mine.gossip()]));
+    let c = Coold::start(&[
+        ("COOLD_RECONCILE_INTERVAL", "1h"),
+        ("COOLD_ENDPOINT_STORE", "corrosion"),
+        ("COOLD_CORROSION_API", &mine.api().to_string()),
+    ]);
+    // Written on the other host, after this host's first reconcile.
+    std::thread::sleep(Duration::from_millis(500));
+    let name = unique("far");
+    theirs
+        .execute(
+            "INSERT INTO service_endpoints (container_id, container_name, namespace, host_mgmt_ip, container_ip, state, health, updated_at) VALUES (?, ?, 'default', '198.18.9.9', '198.18.200.7', 'running', 'unknown', 1)",
+            &[serde_json::json!(format!("id-{name}")), serde_json::json!(name)],
+        )
+        .expect("insert on the other host");
+    wait_for(
+        "the row gossiped to this host's agent",
+        Duration::from_secs(20),
+        || {
+            let rows = mine
+                .query(
+                    "SELECT container_id FROM service_endpoints WHERE container_name = ?",
+                    &[serde_json::json!(name)],
+                )
+                .unwrap_or_default();
+            (!rows.is_empty()).then_some(())
+        },
+    );
+    let path = format!("/api/v1/dns/lookup/{name}.default.coolify.internal");
+    let started = Instant::now();
+    loop {
+        let (code, v) = c.json("GET", &path, None);
+        if code == 200 && v["answers"] == serde_json::json!(["198.18.200.7"]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not answered within 5 s of reaching this host's agent: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -155,6 +155,37 @@ impl EndpointStore for CorrosionStore {
     fn kind(&self) -> &'static str {
         "corrosion"
     }
+
+    /// A digest of the table: its row count and the sum and maximum of
+    /// `updated_at`, which every write of a row sets (coold writes it with
+    /// the time in ms). An insert, a delete or an update moves it, merged
+    /// from another host or written here. cr-sqlite's `crsql_db_version()`
+    /// does not move for changes Corrosion merges (measured: it stayed 0 on
+    /// an agent holding a gossiped row), so it cannot serve.
+    async fn change_marker(&self) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT COUNT(*), COALESCE(SUM(updated_at), 0), COALESCE(MAX(updated_at), 0) FROM service_endpoints";
+        let (status, body) = self
+            .post("/v1/queries", serde_json::json!([sql, []]))
+            .await?;
+        match status {
+            200 => {
+                let rows = parse_query_stream(&body)?;
+                let n = |i: usize| {
+                    rows.first()
+                        .and_then(|r| r.get(i))
+                        .and_then(Value::as_i64)
+                        .ok_or_else(|| StoreError::Protocol(format!("change marker: {rows:?}")))
+                };
+                Ok(Some(
+                    n(0)?.wrapping_mul(1_000_003) ^ n(1)? ^ n(2)?.rotate_left(17),
+                ))
+            }
+            503 => Err(StoreError::Unavailable("corrosion shed load (503)".into())),
+            _ => Err(StoreError::Rejected(
+                first_error(&body).unwrap_or_else(|| format!("HTTP {status}")),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

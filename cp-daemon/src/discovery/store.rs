@@ -34,6 +34,15 @@ pub trait EndpointStore: Send + Sync + std::fmt::Debug {
     /// A short name for logs and /healthz.
     fn kind(&self) -> &'static str;
 
+    /// A number that moves whenever any host's row changes in this store,
+    /// cheap to ask: the DNS view is re-read when it moves, so rows other
+    /// hosts write arrive without waiting for this host's reconcile tick.
+    /// `None`: the store has no such number (SQLite, which only this host
+    /// writes: its reconcile refreshes the view).
+    async fn change_marker(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
     async fn host_rows(&self, host: &str) -> Result<Vec<Endpoint>, StoreError> {
         self.query(Statement::new(
             format!("{SELECT} WHERE host_mgmt_ip = ? ORDER BY container_id"),

@@ -29,6 +29,10 @@ pub use coolify_api_types::health::DISCOVERY as COMPONENT;
 /// a deploy of several containers) costs one reconcile.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
+/// How often the store's change marker is asked (one scalar query); the
+/// DNS view is re-read only when it moved.
+const VIEW_POLL: Duration = Duration::from_millis(200);
+
 /// What verbs and DNS share with the loop.
 #[derive(Debug, Clone)]
 pub struct DiscoveryHandle {
@@ -63,7 +67,7 @@ pub struct Sync {
     interval: Duration,
     health: Health,
     handle: DiscoveryHandle,
-    view_tx: watch::Sender<Arc<Vec<Endpoint>>>,
+    view_tx: Arc<watch::Sender<Arc<Vec<Endpoint>>>>,
     rows: Option<Vec<Endpoint>>,
     checks: HealthRunner,
 }
@@ -98,7 +102,7 @@ impl Sync {
                 interval,
                 health,
                 handle: handle.clone(),
-                view_tx,
+                view_tx: Arc::new(view_tx),
                 rows: None,
                 checks,
             },
@@ -111,6 +115,11 @@ impl Sync {
         tokio::spawn(super::events::follow(
             self.engine.socket.clone(),
             self.handle.trigger.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(follow_other_hosts(
+            self.handle.store.clone(),
+            self.view_tx.clone(),
             stop.clone(),
         ));
         let trigger = self.handle.trigger.clone();
@@ -185,17 +194,50 @@ impl Sync {
                 .cloned()
                 .collect(),
         );
-        self.view_tx.send_if_modified(|v| {
-            if **v == all {
-                false
-            } else {
-                *v = Arc::new(all);
-                true
-            }
-        });
+        publish(&self.view_tx, all);
         Ok(ReconcileStats {
             observed: observed.len(),
             written: changes.len(),
         })
+    }
+}
+
+/// Swaps the DNS view to `all` when it differs.
+fn publish(view_tx: &watch::Sender<Arc<Vec<Endpoint>>>, all: Vec<Endpoint>) {
+    view_tx.send_if_modified(|v| {
+        if **v == all {
+            false
+        } else {
+            *v = Arc::new(all);
+            true
+        }
+    });
+}
+
+/// Re-reads the view when the store's change marker moves, so other hosts'
+/// rows (gossiped into this host's Corrosion) are answered within
+/// [`VIEW_POLL`] instead of at this host's next reconcile. Ends at once for
+/// a store without a marker; a failing store is the reconcile's to report.
+async fn follow_other_hosts(
+    store: Arc<dyn EndpointStore>,
+    view_tx: Arc<watch::Sender<Arc<Vec<Endpoint>>>>,
+    stop: CancellationToken,
+) {
+    let mut seen = None;
+    loop {
+        match store.change_marker().await {
+            Ok(None) => return,
+            Ok(Some(marker)) if seen != Some(marker) => {
+                if let Ok(all) = store.all_rows().await {
+                    publish(&view_tx, all);
+                    seen = Some(marker);
+                }
+            }
+            Ok(Some(_)) | Err(_) => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(VIEW_POLL) => {}
+        }
     }
 }
