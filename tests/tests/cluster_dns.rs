@@ -9,12 +9,11 @@
 //! both sides, then every host converges; B's Corrosion agent stopped,
 //! then back.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coolify_tests::cluster::Cluster;
-use coolify_tests::corrosion::{AgentSpec, CorrosionAgent};
-use coolify_tests::{free_port, ok_json, unique, Instance};
+use coolify_tests::corrosion::CorrosionAgent;
+use coolify_tests::{ok_json, unique, Instance};
 use serde_json::Value;
 
 const BUSYBOX: &str = "localhost/coolify-test-busybox:latest";
@@ -56,38 +55,13 @@ fn corrosion_cluster() -> CorrosionCluster {
         .collect();
     let cluster =
         Cluster::with_subnets(&subnets.iter().map(|s| vec![s.clone()]).collect::<Vec<_>>());
-    let gossip_port = coolify_tests::corrosion::free_udp_port();
-    let gossip: Vec<SocketAddr> = cluster
-        .hosts
-        .iter()
-        .map(|h| SocketAddr::from((h.mgmt, gossip_port)))
-        .collect();
-
-    let mut agents = Vec::new();
+    let agents = cluster.start_corrosion();
     let mut insts = Vec::new();
     for (i, h) in cluster.hosts.iter().enumerate() {
-        let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        agents.push(CorrosionAgent::start_with(AgentSpec {
-            gossip: gossip[i],
-            bootstrap: gossip
-                .iter()
-                .filter(|g| **g != gossip[i])
-                .copied()
-                .collect(),
-            api,
-            prefix: vec!["nsenter".into(), format!("--net=/run/netns/{}", h.host.ns)],
-        }));
         h.host.load_image(BUSYBOX);
         let inst = Instance::new();
-        let mut up = h.cp_up(&inst);
-        up.args(["--namespaces", "default", "--subnet-pool", &subnets[i]]);
-        up.args([
-            "--endpoint-store",
-            "corrosion",
-            "--corrosion-api",
-            &api.to_string(),
-        ]);
-        up.args(["-o", "json"]);
+        let mut up = h.cp_up_on_corrosion(&inst, &agents[i]);
+        up.args(["--subnet-pool", &subnets[i], "-o", "json"]);
         ok_json(up.output().expect("cp up"));
         insts.push(inst);
     }
@@ -186,19 +160,23 @@ fn a_container_on_b_is_answered_by_a_and_c_and_goes_from_their_answers_when_remo
         ip_on_b = answers[0].clone();
     }
 
-    // The same from A's namespace server, over the wire.
+    // The same from A's namespace server, over the wire. The server binds
+    // A's gateway once the keeper made the bridge (it retries with backoff
+    // up to 2 s), so the query is asked until it is served.
     let gateway_a = subnets[0].replace("0/24", "1");
-    let real = a
-        .host
-        .command("busybox", &["nslookup", &fqdn, &gateway_a])
-        .output()
-        .expect("nslookup");
-    let said = String::from_utf8_lossy(&real.stdout);
-    assert!(
-        said.contains(&ip_on_b),
-        "A's server at {gateway_a} said: {said}{}",
-        String::from_utf8_lossy(&real.stderr)
-    );
+    eventually(&format!("A's server at {gateway_a} answers {fqdn}"), || {
+        let real = a
+            .host
+            .command("busybox", &["nslookup", &fqdn, &gateway_a])
+            .output()
+            .expect("nslookup");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&real.stdout),
+            String::from_utf8_lossy(&real.stderr)
+        );
+        (said.contains(&ip_on_b).then_some(()), said)
+    });
 
     // Removed on B: it goes from A's and C's answers.
     let b = &cluster.hosts[1];
