@@ -9,29 +9,12 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
 use coolify_proto::v1::{client_msg, ClientMsg, Hello, Response, ServerMsg};
-use http_body_util::{BodyExt, Full};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn request(socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut sender = support::uds_client(socket).await;
-    let resp = sender
-        .send_request(
-            http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "broker")
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.to_string())))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    support::uds_request(socket, method, path, body).await
 }
 
 /// A builder host that takes builds and answers nothing about them (its

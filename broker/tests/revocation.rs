@@ -8,27 +8,11 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-
 /// Everything is on this machine; a hang is a bug.
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn post(socket: &Path, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut sender = support::uds_client(socket).await;
-    let resp = sender
-        .send_request(
-            http::Request::post(path)
-                .header("host", "broker")
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.to_string())))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    support::uds_request(socket, "POST", path, body).await
 }
 
 async fn dispatch_status(socket: &Path, host: &str) -> u16 {

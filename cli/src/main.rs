@@ -7,6 +7,7 @@ mod args;
 mod broker;
 mod config_layout;
 mod engine;
+mod file_write;
 mod firewall;
 mod install;
 mod namespaces;

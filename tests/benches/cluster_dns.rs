@@ -9,12 +9,10 @@
 //!
 //! Needs what the e2e tests need (static binaries, COOLIFY_CORROSION_BIN).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coolify_tests::cluster::Cluster;
-use coolify_tests::corrosion::{AgentSpec, CorrosionAgent};
-use coolify_tests::{free_port, ok_json, unique, Instance};
+use coolify_tests::{ok_json, unique, Instance};
 
 const BUSYBOX: &str = "localhost/coolify-test-busybox:latest";
 const SERVICES: usize = 100;
@@ -23,26 +21,9 @@ fn main() {
     let reconcile = std::env::var("COOLIFY_BENCH_RECONCILE").unwrap_or_else(|_| "2s".into());
     let subnets = ["198.18.201.0/24", "198.18.202.0/24", "198.18.203.0/24"];
     let cluster = Cluster::with_subnets(&subnets.map(|s| vec![s.to_string()]));
-    let gossip_port = coolify_tests::corrosion::free_udp_port();
-    let gossip: Vec<SocketAddr> = cluster
-        .hosts
-        .iter()
-        .map(|h| SocketAddr::from((h.mgmt, gossip_port)))
-        .collect();
-    let mut agents = Vec::new();
+    let agents = cluster.start_corrosion();
     let mut insts = Vec::new();
     for (i, h) in cluster.hosts.iter().enumerate() {
-        let api = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        agents.push(CorrosionAgent::start_with(AgentSpec {
-            gossip: gossip[i],
-            bootstrap: gossip
-                .iter()
-                .filter(|g| **g != gossip[i])
-                .copied()
-                .collect(),
-            api,
-            prefix: vec!["nsenter".into(), format!("--net=/run/netns/{}", h.host.ns)],
-        }));
         h.host.load_image(BUSYBOX);
         let inst = Instance::new();
         std::fs::create_dir_all(inst.config_dir()).expect("config dir");
@@ -51,15 +32,8 @@ fn main() {
             format!("[discovery]\nreconcile_interval = \"{reconcile}\"\n"),
         )
         .expect("agent.toml");
-        let mut up = h.cp_up(&inst);
-        up.args(["--namespaces", "default", "--subnet-pool", subnets[i]]);
-        up.args([
-            "--endpoint-store",
-            "corrosion",
-            "--corrosion-api",
-            &api.to_string(),
-        ]);
-        up.args(["-o", "json"]);
+        let mut up = h.cp_up_on_corrosion(&inst, &agents[i]);
+        up.args(["--subnet-pool", subnets[i], "-o", "json"]);
         ok_json(up.output().expect("cp up"));
         insts.push(inst);
     }

@@ -16,6 +16,7 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+use crate::corrosion::{free_udp_port, AgentSpec, CorrosionAgent};
 use crate::netns_host::NetnsHost;
 use crate::Instance;
 
@@ -61,6 +62,16 @@ pub struct ClusterHost {
 }
 
 impl ClusterHost {
+    /// [`ClusterHost::cp_up`] with the namespace `default` and the
+    /// endpoints in this host's Corrosion agent (add `--subnet-pool` or
+    /// the host's token for the namespace's /24).
+    pub fn cp_up_on_corrosion(&self, inst: &Instance, corrosion: &CorrosionAgent) -> Command {
+        let mut up = self.cp_up(inst);
+        up.args(["--namespaces", "default", "--endpoint-store", "corrosion"]);
+        up.arg("--corrosion-api").arg(corrosion.api().to_string());
+        up
+    }
+
     /// `cp up` of `inst` on this host: run inside its namespace (the health
     /// gate probes 127.0.0.1, which must be this host's), against its
     /// engine, the agent API bound on its management address, its
@@ -93,6 +104,30 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A real Corrosion agent per host, in the hosts' order: gossip on its
+    /// management address, joined to every other host's, the HTTP API on
+    /// the host's own loopback.
+    pub fn start_corrosion(&self) -> Vec<CorrosionAgent> {
+        let port = free_udp_port();
+        let gossip: Vec<std::net::SocketAddr> = self
+            .hosts
+            .iter()
+            .map(|h| std::net::SocketAddr::from((h.mgmt, port)))
+            .collect();
+        self.hosts
+            .iter()
+            .zip(&gossip)
+            .map(|(h, own)| {
+                CorrosionAgent::start_with(AgentSpec {
+                    gossip: *own,
+                    bootstrap: gossip.iter().filter(|g| *g != own).copied().collect(),
+                    api: std::net::SocketAddr::from(([127, 0, 0, 1], crate::free_port())),
+                    prefix: vec!["nsenter".into(), format!("--net=/run/netns/{}", h.host.ns)],
+                })
+            })
+            .collect()
+    }
+
     /// `n` hosts, each with its Podman API service running, owning no
     /// namespace subnets.
     pub fn new(n: usize) -> Self {

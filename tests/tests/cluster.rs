@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coolify_tests::cluster::{Cluster, ClusterHost};
-use coolify_tests::corrosion::{free_udp_port, AgentSpec, CorrosionAgent};
-use coolify_tests::{coolify_bin, free_port, ok_json, podman, stderr, unique, Instance};
+use coolify_tests::corrosion::CorrosionAgent;
+use coolify_tests::{coolify_bin, ok_json, podman, stderr, unique, Instance};
 use serde_json::{json, Value};
 
 const BUSYBOX: &str = "localhost/coolify-test-busybox:latest";
@@ -50,38 +50,9 @@ impl ThreeHosts {
         let (a, b, c) = (Instance::new(), Instance::new(), Instance::new());
         let a_mgmt = cluster.hosts[0].mgmt;
 
-        // A Corrosion agent per host, gossiping on its management address.
-        let port = free_udp_port();
-        let gossip: Vec<std::net::SocketAddr> = cluster
-            .hosts
-            .iter()
-            .map(|h| std::net::SocketAddr::from((h.mgmt, port)))
-            .collect();
-        let corrosion: Vec<CorrosionAgent> = cluster
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                CorrosionAgent::start_with(AgentSpec {
-                    gossip: gossip[i],
-                    bootstrap: gossip
-                        .iter()
-                        .filter(|g| **g != gossip[i])
-                        .copied()
-                        .collect(),
-                    api: std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
-                    prefix: vec!["nsenter".into(), format!("--net=/run/netns/{}", h.host.ns)],
-                })
-            })
-            .collect();
-        let store = |up: &mut Command, i: usize| {
-            up.args(["--namespaces", "default", "--endpoint-store", "corrosion"]);
-            up.arg("--corrosion-api")
-                .arg(corrosion[i].api().to_string());
-        };
+        let corrosion = cluster.start_corrosion();
 
-        let mut up_a = cluster.hosts[0].cp_up(&a);
-        store(&mut up_a, 0);
+        let mut up_a = cluster.hosts[0].cp_up_on_corrosion(&a, &corrosion[0]);
         up_a.args(["--subnet-pool", A_SUBNET]);
         up_a.args(["--with-broker", "--builder", "--host-id", &a.host_id]);
         up_a.arg("--broker-grpc-bind")
@@ -102,8 +73,7 @@ impl ThreeHosts {
             .into_iter()
             .map(|(host, inst, i)| {
                 let (token, ca) = enroll(&a, inst);
-                let mut up = host.cp_up(inst);
-                store(&mut up, i);
+                let mut up = host.cp_up_on_corrosion(inst, &corrosion[i]);
                 up.args(["--broker-url", &url, "--host-token-file"])
                     .arg(token)
                     .arg("--broker-ca")

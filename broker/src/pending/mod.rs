@@ -159,7 +159,26 @@ impl PendingMap {
         builds_running: Option<Arc<AtomicU32>>,
         now: Instant,
     ) -> Result<oneshot::Receiver<Outcome>, PendingError> {
-        // Reserve a slot first so concurrent inserts can never overshoot.
+        let (tx, rx) = oneshot::channel();
+        self.insert(id, || {
+            if let Some(b) = &builds_running {
+                b.fetch_add(1, Ordering::AcqRel);
+            }
+            Entry::Waiting(Waiting {
+                host: host.to_string(),
+                generation,
+                lane,
+                since: now,
+                waiters: vec![tx],
+                builds_running,
+            })
+        })?;
+        Ok(rx)
+    }
+
+    /// Reserves a slot (first, so concurrent inserts can never overshoot the
+    /// cap), then inserts `make()` under a new `id`.
+    fn insert(&self, id: &str, make: impl FnOnce() -> Entry) -> Result<(), PendingError> {
         if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return Err(PendingError::Full(self.max));
@@ -170,19 +189,8 @@ impl PendingMap {
                 Err(PendingError::Duplicate(id.to_string()))
             }
             MapEntry::Vacant(v) => {
-                let (tx, rx) = oneshot::channel();
-                if let Some(b) = &builds_running {
-                    b.fetch_add(1, Ordering::AcqRel);
-                }
-                v.insert(Entry::Waiting(Waiting {
-                    host: host.to_string(),
-                    generation,
-                    lane,
-                    since: now,
-                    waiters: vec![tx],
-                    builds_running,
-                }));
-                Ok(rx)
+                v.insert(make());
+                Ok(())
             }
         }
     }
@@ -195,22 +203,8 @@ impl PendingMap {
         outcome: Outcome,
         at: Instant,
     ) -> Result<(), PendingError> {
-        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
-            self.count.fetch_sub(1, Ordering::AcqRel);
-            return Err(PendingError::Full(self.max));
-        }
-        match self.map.entry(id.to_string()) {
-            MapEntry::Occupied(_) => {
-                self.count.fetch_sub(1, Ordering::AcqRel);
-                Err(PendingError::Duplicate(id.to_string()))
-            }
-            MapEntry::Vacant(v) => {
-                v.insert(Entry::Landed { outcome, at });
-                Ok(())
-            }
-        }
+        self.insert(id, || Entry::Landed { outcome, at })
     }
-
     /// Forgets a request that was never delivered (its send failed).
     pub fn remove(&self, id: &str) {
         if let Some((_, entry)) = self.map.remove(id) {

@@ -212,3 +212,30 @@ pub async fn post_dispatch(
         .await
         .unwrap()
 }
+
+/// One request on the UDS lane (a new connection): status and JSON body
+/// (`Null` when the body is not JSON).
+pub async fn uds_request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let mut sender = uds_client(socket).await;
+    let resp = sender
+        .send_request(
+            http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "broker")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}

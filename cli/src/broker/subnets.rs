@@ -14,9 +14,7 @@
 //! that already exist outside its slice stop `cp up` naming them.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -105,26 +103,9 @@ pub fn assign(
         )
     })?;
     record.hosts.insert(host_id.to_string(), slice.to_string());
-    write(&file, &record).map_err(|e| format!("{shown}: {e}"))?;
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| format!("{shown}: {e}"))?;
+    crate::file_write::atomic(&file, &body, 0o600).map_err(|e| format!("{shown}: {e}"))?;
     Ok(slice)
-}
-
-/// Temp file (0600), fsync, rename: the record is whole or absent.
-fn write(file: &Path, record: &Record) -> std::io::Result<()> {
-    let body = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&body)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)
 }
 
 /// The `net` claim of a host token file, read without verifying the token

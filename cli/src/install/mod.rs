@@ -11,11 +11,10 @@
 //! what the manifest says install wrote (`manifest.rs`).
 //!
 //! One file per job: `record.rs`, `units.rs` (pure), `unit_syntax.rs`
-//! (pure), `host.rs`, `manifest.rs`, `report.rs`, `file_write.rs`,
+//! (pure), `host.rs`, `manifest.rs`, `report.rs` (files are written by `crate::file_write`),
 //! `error.rs`.
 
 mod error;
-mod file_write;
 mod host;
 mod manifest;
 mod record;
@@ -23,6 +22,7 @@ mod report;
 mod unit_syntax;
 mod units;
 
+use crate::file_write;
 use std::path::{Path, PathBuf};
 
 pub use error::InstallError;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::file_write;
 use super::InstallError;
+use crate::file_write;
 
 /// Bumped when a field changes meaning; an older record is refused with
 /// "run cp up again".

@@ -79,28 +79,9 @@ pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, e))
 }
 
-/// Replaces `path` atomically with a new file of `mode` holding `data`: a
-/// temporary file beside it (same directory, so the rename stays on one
-/// filesystem), synced, then renamed over `path`, and the directory synced.
-/// A reader sees the old file or the new one, never a partial one; a
-/// bind-mounted directory (the agent's `agent/`) shows the new file at once.
+/// Replaces `path` atomically with a new file of `mode` holding `data`
+/// ([`crate::file_write::atomic`]); the error names the file.
 pub fn replace(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io_err(path, "has no parent directory"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io_err(path, "has no file name"))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
-    let written = write_new(&tmp, data, mode).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|e| io_err(path, format!("cannot replace: {e}")))
-    });
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, format!("cannot sync directory: {e}")))
+    crate::file_write::atomic(path, data, mode)
+        .map_err(|e| io_err(path, format!("cannot replace: {e}")))
 }
